@@ -1,0 +1,20 @@
+import type { DataSource, EntityManager } from 'typeorm';
+
+/**
+ * Runs one SQL statement and returns its rows. TypeORM's `query()` answers UPDATE and DELETE
+ * with `[rows, count]` but SELECT with the rows alone; this always returns the rows.
+ */
+export async function sql<T>(
+  db: DataSource | EntityManager,
+  text: string,
+  params: readonly unknown[] = [],
+): Promise<T[]> {
+  const manager = 'manager' in db ? db.manager : db;
+  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
+  try {
+    const result = await runner.query(text, [...params], true);
+    return result.records as T[];
+  } finally {
+    if (!manager.queryRunner) await runner.release();
+  }
+}

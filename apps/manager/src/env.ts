@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { commonEnv, env, parseEnv } from '@vigil/config';
+
+const schema = z.object({
+  ...commonEnv,
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
+    .default('postgres://postgres@127.0.0.1:5432/vigil'),
+  PORT: env.integer({ min: 0, max: 65_535 }).default(3000),
+  /** Address the REST API listens on. */
+  HOST: z.string().default('0.0.0.0'),
+  /** How often the reconciler looks for dead services, unconfirmed cancels and unpublished jobs, ms. */
+  RECONCILE_INTERVAL_MS: env.integer({ min: 10 }).default(1_000),
+  /** An OnDeleting observer whose cancel went unconfirmed this long gets the cancel again, ms. */
+  CANCEL_RETRY_MS: env.integer({ min: 10 }).default(5_000),
+  /** A service silent for this many heartbeat intervals is marked dead. */
+  HEARTBEAT_MISSES: env.integer({ min: 1 }).default(3),
+});
+
+export type ManagerEnv = z.infer<typeof schema>;
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): ManagerEnv {
+  return parseEnv(schema, source);
+}

@@ -1,0 +1,182 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { coerceError, type Logger } from '@vigil/logging';
+import type { Metrics } from '../metrics';
+import type { Observers } from '../observers';
+import type { Services } from '../services';
+import { openApiDocument } from './openapi';
+import { sendProblem, type FieldError } from './problem';
+import { CreateObserverBody, IdParam, ListObserversQuery, ListServicesQuery, encodeCursor } from './schemas';
+
+export interface AppDependencies {
+  observers: Observers;
+  services: Services;
+  metrics: Metrics;
+  log: Logger;
+  /** Resolves to the names of the dependencies that are down (empty when ready). */
+  readiness: () => Promise<string[]>;
+}
+
+/** Parses `value` or answers 400 naming every bad field; returns undefined when it answered. */
+function parseOr400<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  res: Response,
+  what: string,
+): z.infer<S> | undefined {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const errors: FieldError[] = result.error.issues.map((issue) => ({
+    path: [what, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  sendProblem(res, 'invalid-request', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+  return undefined;
+}
+
+export function createApp(deps: AppDependencies): express.Express {
+  const { observers, services, metrics, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const end = metrics.httpDuration.startTimer({ method: req.method });
+    res.on('finish', () => {
+      const route = typeof req.route?.path === 'string' ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      end({ route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const down = await deps.readiness();
+    if (down.length === 0) res.json({ status: 'ready' });
+    else sendProblem(res, 'not-ready', `unreachable: ${down.join(', ')}`, { down });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '256kb', strict: true }));
+
+  api.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+
+  api.post('/observers', async (req, res) => {
+    if (!req.is('application/json')) {
+      sendProblem(
+        res,
+        'unsupported-media-type',
+        'send the observer as a JSON object with Content-Type: application/json',
+      );
+      return;
+    }
+    const body = parseOr400(CreateObserverBody, req.body, res, 'body');
+    if (!body) return;
+    const result = await observers.create(body);
+    switch (result.type) {
+      case 'created':
+        res.status(201).location(`${req.baseUrl}/observers/${result.observer.id}`).json(result.observer);
+        return;
+      case 'name-in-use':
+        sendProblem(res, 'name-in-use', `an observer named "${result.name}" exists and is not deleted`);
+        return;
+      case 'rejected':
+        sendProblem(
+          res,
+          result.check.reason,
+          result.check.detail,
+          result.check.errors ? { errors: result.check.errors } : {},
+        );
+        return;
+      case 'broker-unavailable':
+        sendProblem(
+          res,
+          'broker-unavailable',
+          `the job could not be queued, nothing was created: ${result.error.message}`,
+        );
+        return;
+    }
+  });
+
+  api.get('/observers', async (req, res) => {
+    const query = parseOr400(ListObserversQuery, req.query, res, 'query');
+    if (!query) return;
+    const page = await observers.list(query);
+    res.json({ items: page.items, nextCursor: page.nextCursor && encodeCursor(page.nextCursor) });
+  });
+
+  api.get('/observers/:id', async (req, res) => {
+    const id = IdParam.safeParse(req.params.id);
+    const observer = id.success ? await observers.get(id.data) : undefined;
+    if (!observer) {
+      sendProblem(res, 'not-found', `no observer with id ${req.params.id}`);
+      return;
+    }
+    res.json({ ...observer, timeline: await observers.timeline(observer.id) });
+  });
+
+  api.delete('/observers/:id', async (req, res) => {
+    const id = IdParam.safeParse(req.params.id);
+    const result = id.success ? await observers.remove(id.data) : ({ type: 'not-found' } as const);
+    switch (result.type) {
+      case 'accepted':
+        res.status(202).json(result.observer);
+        return;
+      case 'already-deleted':
+        sendProblem(res, 'gone', `observer ${result.observer.id} is already deleted`, { observer: result.observer });
+        return;
+      case 'not-found':
+        sendProblem(res, 'not-found', `no observer with id ${req.params.id}`);
+        return;
+    }
+  });
+
+  api.get('/services', async (req, res) => {
+    const query = parseOr400(ListServicesQuery, req.query, res, 'query');
+    if (!query) return;
+    res.json(await services.list(query));
+  });
+
+  api.get('/services/:id', async (req, res) => {
+    const id = IdParam.safeParse(req.params.id);
+    const service = id.success ? await services.get(id.data) : undefined;
+    if (!service) {
+      sendProblem(res, 'not-found', `no service with id ${req.params.id}`);
+      return;
+    }
+    res.json(service);
+  });
+
+  app.use('/api/v1', api);
+
+  app.use((req, res) => {
+    sendProblem(res, 'not-found', `no route for ${req.method} ${req.path}`);
+  });
+
+  // Express recognises an error handler by its four parameters.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
+    const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
+    if (type === 'entity.parse.failed') {
+      sendProblem(res, 'invalid-request', `the body is not valid JSON: ${coerceError(err).message}`);
+    } else if (type === 'entity.too.large') {
+      sendProblem(res, 'payload-too-large', 'the body exceeds 256 kB');
+    } else if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendProblem(res, status === 415 ? 'unsupported-media-type' : 'invalid-request', coerceError(err).message);
+    } else {
+      log.error({ err: coerceError(err), method: req.method, url: req.originalUrl }, 'request failed');
+      sendProblem(res, 'internal', 'the manager failed to handle the request; see its log');
+    }
+  });
+
+  return app;
+}

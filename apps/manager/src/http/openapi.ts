@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/entities';
+import { CreateObserverBody } from './schemas';
+
+const problem = {
+  description: 'RFC 9457 problem details',
+  content: {
+    'application/problem+json': {
+      schema: {
+        type: 'object',
+        required: ['type', 'title', 'status', 'detail'],
+        properties: {
+          type: { type: 'string' },
+          title: { type: 'string' },
+          status: { type: 'integer' },
+          detail: { type: 'string' },
+          instance: { type: 'string' },
+          errors: {
+            type: 'array',
+            items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } },
+          },
+        },
+      },
+    },
+  },
+};
+
+const observer = {
+  type: 'object',
+  required: ['id', 'name', 'kind', 'params', 'pool', 'status', 'serviceId'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    kind: { type: 'string' },
+    params: { type: 'object' },
+    pool: { type: 'string' },
+    status: { enum: OBSERVER_STATUSES },
+    serviceId: { type: ['string', 'null'], format: 'uuid' },
+    lastError: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+const service = {
+  type: 'object',
+  required: ['id', 'name', 'capacity', 'status', 'running'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    status: { enum: SERVICE_STATUSES },
+    capacity: { type: 'integer' },
+    running: { type: 'integer' },
+    freeSlots: { type: 'integer' },
+    load: { type: 'number' },
+    pools: { type: 'array', items: { type: 'string' } },
+    kinds: { type: 'array', items: { type: 'string' } },
+    lastHeartbeatAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+const page = (item: object) => ({
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: { items: { type: 'array', items: item }, nextCursor: { type: ['string', 'null'] } },
+});
+
+const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const listParams = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
+];
+
+/** The REST API's OpenAPI 3.1 description, served at GET /api/v1/openapi.json. */
+export function openApiDocument() {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Vigil manager', version: '1.0.0', description: 'Create, delete and list never-ending observers.' },
+    servers: [{ url: '/api/v1' }],
+    paths: {
+      '/observers': {
+        post: {
+          summary: 'Create an observer: its job is queued and a service with a free slot starts it',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: z.toJSONSchema(CreateObserverBody, { io: 'input' }) } },
+          },
+          responses: {
+            201: json(observer, 'Created; Location names the observer'),
+            400: problem,
+            409: problem,
+            415: problem,
+            422: problem,
+            503: problem,
+          },
+        },
+        get: {
+          summary: 'List observers',
+          parameters: [
+            { name: 'status', in: 'query', schema: { enum: OBSERVER_STATUSES } },
+            { name: 'serviceId', in: 'query', schema: { type: 'string', format: 'uuid' } },
+            { name: 'kind', in: 'query', schema: { type: 'string' } },
+            { name: 'pool', in: 'query', schema: { type: 'string' } },
+            ...listParams,
+          ],
+          responses: { 200: json(page(observer), 'A page of observers'), 400: problem },
+        },
+      },
+      '/observers/{id}': {
+        get: {
+          summary: 'One observer, with its current service and timeline',
+          parameters: [idParam],
+          responses: { 200: json(observer, 'The observer and its timeline'), 404: problem },
+        },
+        delete: {
+          summary: 'Delete an observer: the cancel is broadcast and retried until a service confirms it',
+          parameters: [idParam],
+          responses: {
+            202: json(observer, 'Accepted; status OnDeleting (or Deleted for a failed one)'),
+            404: problem,
+            410: problem,
+          },
+        },
+      },
+      '/services': {
+        get: {
+          summary: 'List observer services',
+          parameters: [
+            { name: 'status', in: 'query', schema: { enum: SERVICE_STATUSES } },
+            { name: 'name', in: 'query', schema: { type: 'string' } },
+            ...listParams,
+          ],
+          responses: { 200: json(page(service), 'A page of services'), 400: problem },
+        },
+      },
+      '/services/{id}': {
+        get: {
+          summary: 'One service: capacity, load, observers, last heartbeat',
+          parameters: [idParam],
+          responses: { 200: json(service, 'The service'), 404: problem },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { DEFAULT_POOL, KindName, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
+import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/entities';
+
+export const CreateObserverBody = z.strictObject({
+  name: ObserverName,
+  kind: KindName,
+  params: ObserverParams.default({}),
+  pool: PoolName.default(DEFAULT_POOL),
+});
+
+const Limit = z.coerce.number().int().min(1).max(1000).default(100);
+
+/** Opaque to clients: base64url of the last item's sort key. */
+export const Cursor = z
+  .string()
+  .max(200)
+  .transform((value, ctx) => {
+    try {
+      const decoded = z
+        .object({ createdAt: z.iso.datetime({ offset: true }), id: z.uuid() })
+        .parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
+      return decoded;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned' });
+      return z.NEVER;
+    }
+  });
+
+export function encodeCursor(cursor: { createdAt: string; id: string }): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+export const ListObserversQuery = z.strictObject({
+  status: z.enum(OBSERVER_STATUSES).optional(),
+  serviceId: z.uuid().optional(),
+  kind: KindName.optional(),
+  pool: PoolName.optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
+});
+
+export const ListServicesQuery = z.strictObject({
+  status: z.enum(SERVICE_STATUSES).optional(),
+  name: z.string().max(200).optional(),
+  limit: Limit,
+  /** Services page by id; the cursor is the last id of the previous page. */
+  cursor: z.uuid().optional(),
+});
+
+export const IdParam = z.uuid();

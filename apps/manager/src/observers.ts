@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { JobMessage } from '@vigil/contracts';
+import type { Logger } from '@vigil/logging';
+import type { ManagerBroker } from './broker';
+import type { ObserverStatus } from './db/entities';
+import type { KindCatalog, KindCheck } from './kind-catalog';
+import { recordTimeline } from './state/timeline';
+import { sql } from './db/sql';
+
+export interface ObserverView {
+  id: string;
+  name: string;
+  kind: string;
+  pool: string;
+  params: Record<string, unknown>;
+  status: ObserverStatus;
+  serviceId: string | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TimelineView {
+  at: string;
+  event: string;
+  status: ObserverStatus;
+  serviceId: string | null;
+  reason: string | null;
+}
+
+export interface CreateObserver {
+  name: string;
+  kind: string;
+  pool: string;
+  params: Record<string, unknown>;
+}
+
+export type CreateResult =
+  | { type: 'created'; observer: ObserverView }
+  | { type: 'name-in-use'; name: string }
+  | { type: 'rejected'; check: Extract<KindCheck, { ok: false }> }
+  | { type: 'broker-unavailable'; error: Error };
+
+export type DeleteResult =
+  | { type: 'accepted'; observer: ObserverView }
+  | { type: 'already-deleted'; observer: ObserverView }
+  | { type: 'not-found' };
+
+export interface ListFilter {
+  status?: ObserverStatus;
+  serviceId?: string;
+  kind?: string;
+  pool?: string;
+  limit: number;
+  cursor?: { createdAt: string; id: string };
+}
+
+interface ObserverRecord {
+  id: string;
+  name: string;
+  kind: string;
+  pool: string;
+  params: Record<string, unknown>;
+  status: ObserverStatus;
+  service_id: string | null;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, name, kind, pool, params, status, service_id, last_error, created_at, updated_at';
+
+/** Creating, deleting and reading observers: the manager's commands, apart from HTTP. */
+export class Observers {
+  constructor(
+    private readonly db: DataSource,
+    private readonly broker: ManagerBroker,
+    private readonly catalog: KindCatalog,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * The row is committed before the job is published, so the service's `observer.started`
+   * always finds it. If the publish fails the row is removed again and the caller told so; a
+   * manager that dies in between leaves an unpublished row, which the reconciler publishes.
+   */
+  async create(input: CreateObserver): Promise<CreateResult> {
+    const check = await this.catalog.check(input.kind, input.pool, input.params);
+    if (!check.ok) return { type: 'rejected', check };
+    const id = randomUUID();
+    try {
+      await this.db.transaction(async (tx) => {
+        await sql(
+          tx,
+          `INSERT INTO observers (id, name, kind, pool, params, status) VALUES ($1, $2, $3, $4, $5, 'Created')`,
+          [id, input.name, input.kind, input.pool, JSON.stringify(input.params)],
+        );
+        await recordTimeline(tx, [{ observerId: id, event: 'created', status: 'Created', serviceId: null }]);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) return { type: 'name-in-use', name: input.name };
+      throw err;
+    }
+    const job: JobMessage = {
+      observerId: id,
+      name: input.name,
+      kind: input.kind,
+      pool: input.pool,
+      params: input.params,
+    };
+    try {
+      await this.broker.publishJob(job);
+    } catch (err) {
+      await sql(this.db, `DELETE FROM observers WHERE id = $1 AND NOT job_published`, [id]);
+      await sql(this.db, `DELETE FROM observer_events WHERE observer_id = $1`, [id]);
+      return { type: 'broker-unavailable', error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    await sql(this.db, `UPDATE observers SET job_published = true WHERE id = $1`, [id]);
+    const observer = await this.get(id);
+    if (!observer) throw new Error(`observer ${id} vanished right after it was created`);
+    return { type: 'created', observer };
+  }
+
+  /**
+   * Broadcasts the cancel; the service holding the observer (or the one its job reaches next)
+   * stops it and reports back. A failed observer holds no job any more and is deleted at once.
+   */
+  async remove(id: string): Promise<DeleteResult> {
+    const rows: ObserverRecord[] = await this.db.transaction(async (tx) => {
+      const updated = await sql<ObserverRecord>(
+        tx,
+        `UPDATE observers SET
+           status = CASE WHEN status = 'Failed' THEN 'Deleted' ELSE 'OnDeleting' END,
+           cancel_sent_at = now(), updated_at = now()
+         WHERE id = $1 AND status IN ('Created', 'Processing', 'Failed')
+         RETURNING ${COLUMNS}`,
+        [id],
+      );
+      const row = updated[0];
+      if (row) {
+        await recordTimeline(tx, [
+          {
+            observerId: id,
+            event: row.status === 'Deleted' ? 'deleted' : 'cancel-sent',
+            status: row.status,
+            serviceId: row.service_id,
+            reason: 'DELETE requested',
+          },
+        ]);
+      }
+      return updated;
+    });
+    const row = rows[0];
+    if (row) {
+      if (row.status === 'OnDeleting') await this.sendCancel(id);
+      return { type: 'accepted', observer: toView(row) };
+    }
+    const observer = await this.get(id);
+    if (!observer) return { type: 'not-found' };
+    if (observer.status === 'Deleted') return { type: 'already-deleted', observer };
+    // Already OnDeleting: the request is repeated, so is the cancel.
+    await this.sendCancel(id);
+    return { type: 'accepted', observer };
+  }
+
+  async get(id: string): Promise<ObserverView | undefined> {
+    const rows = await sql<ObserverRecord>(this.db, `SELECT ${COLUMNS} FROM observers WHERE id = $1`, [id]);
+    return rows[0] && toView(rows[0]);
+  }
+
+  async timeline(id: string, limit = 200): Promise<TimelineView[]> {
+    const rows = await sql<{
+      at: Date;
+      event: string;
+      status: ObserverStatus;
+      service_id: string | null;
+      reason: string | null;
+    }>(
+      this.db,
+      `SELECT at, event, status, service_id, reason FROM
+           (SELECT * FROM observer_events WHERE observer_id = $1 ORDER BY id DESC LIMIT $2) latest
+         ORDER BY id`,
+      [id, limit],
+    );
+    return rows.map((r) => ({
+      at: r.at.toISOString(),
+      event: r.event,
+      status: r.status,
+      serviceId: r.service_id,
+      reason: r.reason,
+    }));
+  }
+
+  async list(
+    filter: ListFilter,
+  ): Promise<{ items: ObserverView[]; nextCursor: { createdAt: string; id: string } | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (filter.status) add('status = ?', filter.status);
+    if (filter.serviceId) add('service_id = ?', filter.serviceId);
+    if (filter.kind) add('kind = ?', filter.kind);
+    if (filter.pool) add('pool = ?', filter.pool);
+    if (filter.cursor) {
+      params.push(filter.cursor.createdAt, filter.cursor.id);
+      where.push(`(created_at, id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(filter.limit + 1);
+    const rows = await sql<ObserverRecord>(
+      this.db,
+      `SELECT ${COLUMNS} FROM observers ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at, id LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, filter.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(toView),
+      nextCursor: rows.length > filter.limit && last ? { createdAt: last.created_at.toISOString(), id: last.id } : null,
+    };
+  }
+
+  private async sendCancel(id: string): Promise<void> {
+    try {
+      await this.broker.broadcastCancels([id]);
+    } catch (err) {
+      this.log.warn({ err, observerId: id }, 'could not broadcast a cancel now; the reconciler retries it');
+    }
+  }
+}
+
+function toView(row: ObserverRecord): ObserverView {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    pool: row.pool,
+    params: row.params,
+    status: row.status,
+    serviceId: row.service_id,
+    lastError: row.last_error,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
+}

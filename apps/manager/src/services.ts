@@ -1,0 +1,103 @@
+import type { DataSource } from 'typeorm';
+import type { KindDescription } from '@vigil/contracts';
+import type { ObserverStatus, ServiceStatus } from './db/entities';
+import { sql } from './db/sql';
+
+export interface ServiceView {
+  id: string;
+  name: string;
+  status: ServiceStatus;
+  capacity: number;
+  running: number;
+  freeSlots: number;
+  /** running / capacity */
+  load: number;
+  pools: string[];
+  kinds: string[];
+  version: string;
+  host: string;
+  pid: number;
+  startedAt: string | null;
+  lastHeartbeatAt: string;
+  diedAt: string | null;
+  deathReason: string | null;
+}
+
+export interface ServiceDetail extends ServiceView {
+  /** Observers the manager records on this service. */
+  observers: { id: string; name: string; kind: string; status: ObserverStatus }[];
+}
+
+interface ServiceRecord {
+  id: string;
+  name: string;
+  status: ServiceStatus;
+  capacity: number;
+  running: number;
+  free_slots: number;
+  pools: string[];
+  kinds: KindDescription[];
+  version: string;
+  host: string;
+  pid: number;
+  started_at: Date | null;
+  last_seen_at: Date;
+  died_at: Date | null;
+  death_reason: string | null;
+}
+
+/** Reading the services the manager knows of. */
+export class Services {
+  constructor(private readonly db: DataSource) {}
+
+  async list(filter: { status?: ServiceStatus; name?: string; limit: number; cursor?: string }) {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.status) where.push(`status = $${params.push(filter.status)}`);
+    if (filter.name) where.push(`name = $${params.push(filter.name)}`);
+    if (filter.cursor) where.push(`id > $${params.push(filter.cursor)}`);
+    const rows = await sql<ServiceRecord>(
+      this.db,
+      `SELECT * FROM services ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.push(filter.limit + 1)}`,
+      params,
+    );
+    const page = rows.slice(0, filter.limit);
+    return {
+      items: page.map(toView),
+      nextCursor: rows.length > filter.limit ? (page.at(-1)?.id ?? null) : null,
+    };
+  }
+
+  async get(id: string): Promise<ServiceDetail | undefined> {
+    const rows = await sql<ServiceRecord>(this.db, `SELECT * FROM services WHERE id = $1`, [id]);
+    const row = rows[0];
+    if (!row) return undefined;
+    const observers = await sql<{ id: string; name: string; kind: string; status: ObserverStatus }>(
+      this.db,
+      `SELECT id, name, kind, status FROM observers WHERE service_id = $1 ORDER BY created_at, id`,
+      [id],
+    );
+    return { ...toView(row), observers };
+  }
+}
+
+function toView(row: ServiceRecord): ServiceView {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    capacity: row.capacity,
+    running: row.running,
+    freeSlots: row.free_slots,
+    load: row.capacity > 0 ? row.running / row.capacity : 0,
+    pools: row.pools,
+    kinds: row.kinds.map((k) => k.name),
+    version: row.version,
+    host: row.host,
+    pid: row.pid,
+    startedAt: row.started_at?.toISOString() ?? null,
+    lastHeartbeatAt: row.last_seen_at.toISOString(),
+    diedAt: row.died_at?.toISOString() ?? null,
+    deathReason: row.death_reason,
+  };
+}

@@ -1,0 +1,267 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { StateEvent, StateEventOf } from '@vigil/contracts';
+import type { ObserverStatus } from '../db/entities';
+import { recordTimeline } from './timeline';
+import { sql } from '../db/sql';
+
+/** What applying an event asks of the broker once its transaction has committed. */
+export interface Effects {
+  /** Observers that run where they must not (deleted, being deleted, or unknown): cancel them. */
+  cancel: string[];
+}
+
+/**
+ * Applies state events to the manager's tables. Events from different services interleave in
+ * any order, so every change to an observer's placement is conditional on what the event's
+ * service can speak for: a service may only release the observers recorded on it, and may only
+ * claim observers that are waiting or recorded on a service that is gone.
+ */
+export class StateProjector {
+  constructor(private readonly db: DataSource) {}
+
+  apply(event: StateEvent): Promise<Effects> {
+    return this.db.transaction(async (tx) => {
+      const effects: Effects = { cancel: [] };
+      switch (event.type) {
+        case 'service.born':
+          await this.serviceBorn(tx, event, effects);
+          break;
+        case 'service.heartbeat':
+          await this.serviceHeartbeat(tx, event, effects);
+          break;
+        case 'service.died':
+          await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`);
+          break;
+        case 'observer.started':
+          await this.observerStarted(tx, event, effects);
+          break;
+        case 'observer.stopped':
+          await this.observerStopped(tx, event);
+          break;
+        case 'observer.failed':
+          await this.observerFailed(tx, event);
+          break;
+      }
+      return effects;
+    });
+  }
+
+  private async serviceBorn(tx: EntityManager, e: StateEventOf<'service.born'>, effects: Effects): Promise<void> {
+    // A service killed without a word comes back under the same name with a new id.
+    const replaced = await sql<{ id: string }>(
+      tx,
+      `SELECT id FROM services WHERE name = $1 AND id <> $2 AND status = 'Alive'`,
+      [e.name, e.serviceId],
+    );
+    for (const { id } of replaced) await markServiceDead(tx, id, `replaced by ${e.serviceId} (same name)`);
+
+    await sql(
+      tx,
+      `INSERT INTO services (id, name, status, capacity, pools, kinds, version, host, pid, started_at,
+                             heartbeat_interval_ms, running, free_slots, last_seen_at, died_at, death_reason)
+       VALUES ($1, $2, 'Alive', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), NULL, NULL)
+       ON CONFLICT (id) DO UPDATE SET
+         name = EXCLUDED.name, status = 'Alive', capacity = EXCLUDED.capacity, pools = EXCLUDED.pools,
+         kinds = EXCLUDED.kinds, version = EXCLUDED.version, host = EXCLUDED.host, pid = EXCLUDED.pid,
+         started_at = EXCLUDED.started_at, heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms,
+         running = EXCLUDED.running, free_slots = EXCLUDED.free_slots, last_seen_at = now(),
+         died_at = NULL, death_reason = NULL`,
+      [
+        e.serviceId,
+        e.name,
+        e.capacity,
+        JSON.stringify(e.pools),
+        JSON.stringify(e.kinds),
+        e.version,
+        e.host,
+        e.pid,
+        e.startedAt,
+        e.heartbeatIntervalMs,
+        e.running.length,
+        Math.max(0, e.capacity - e.running.length),
+      ],
+    );
+    // A re-announce after a lost connection: what it no longer runs went back to the queue.
+    await releaseObservers(tx, e.serviceId, e.running, 'service reconnected without it');
+    await this.claimRunning(tx, e.serviceId, e.running, effects);
+  }
+
+  private async serviceHeartbeat(
+    tx: EntityManager,
+    e: StateEventOf<'service.heartbeat'>,
+    effects: Effects,
+  ): Promise<void> {
+    const updated = await sql<unknown>(
+      tx,
+      `UPDATE services SET status = 'Alive', running = $2, free_slots = $3, capacity = $4,
+              heartbeat_interval_ms = $5, last_seen_at = now(), died_at = NULL, death_reason = NULL
+       WHERE id = $1 RETURNING id`,
+      [e.serviceId, e.running.length, e.freeSlots, e.capacity, e.heartbeatIntervalMs],
+    );
+    if (updated.length === 0) {
+      // Its birth was never seen (e.g. the database was reset): know it from the heartbeat
+      // until it is born again.
+      await sql(
+        tx,
+        `INSERT INTO services (id, name, status, capacity, pools, kinds, heartbeat_interval_ms, running, free_slots, last_seen_at)
+         VALUES ($1, $2, 'Alive', $3, '[]', '[]', $4, $5, $6, now())`,
+        [e.serviceId, e.name, e.capacity, e.heartbeatIntervalMs, e.running.length, e.freeSlots],
+      );
+    }
+    await releaseObservers(tx, e.serviceId, e.running, 'not in its heartbeat');
+    await this.claimRunning(tx, e.serviceId, e.running, effects);
+  }
+
+  /** Records what a service says it runs; anything deleted or unknown among it gets cancelled. */
+  private async claimRunning(
+    tx: EntityManager,
+    serviceId: string,
+    running: readonly string[],
+    effects: Effects,
+  ): Promise<void> {
+    if (running.length === 0) return;
+    const claimed = await sql<{ id: string }>(
+      tx,
+      `UPDATE observers o SET status = 'Processing', service_id = $1, updated_at = now(), last_error = NULL
+       WHERE o.id = ANY($2::uuid[])
+         AND o.status IN ('Created', 'Processing', 'Failed')
+         AND o.service_id IS DISTINCT FROM $1
+         AND (o.service_id IS NULL
+              OR NOT EXISTS (SELECT 1 FROM services s WHERE s.id = o.service_id AND s.status = 'Alive'))
+       RETURNING o.id`,
+      [serviceId, running],
+    );
+    await recordTimeline(
+      tx,
+      claimed.map(({ id }) => ({
+        observerId: id,
+        event: 'started',
+        status: 'Processing',
+        serviceId,
+        reason: 'reported running',
+      })),
+    );
+    const unwanted = await sql<{ id: string }>(
+      tx,
+      `SELECT r.id FROM unnest($1::uuid[]) AS r(id)
+       WHERE NOT EXISTS (SELECT 1 FROM observers o WHERE o.id = r.id AND o.status IN ('Created', 'Processing', 'Failed'))`,
+      [running],
+    );
+    effects.cancel.push(...unwanted.map(({ id }) => id));
+  }
+
+  private async observerStarted(
+    tx: EntityManager,
+    e: StateEventOf<'observer.started'>,
+    effects: Effects,
+  ): Promise<void> {
+    const rows = await sql<{ status: ObserverStatus; service_id: string | null }>(
+      tx,
+      `SELECT status, service_id FROM observers WHERE id = $1 FOR UPDATE`,
+      [e.observerId],
+    );
+    const current = rows[0];
+    if (!current || current.status === 'Deleted') {
+      effects.cancel.push(e.observerId);
+      return;
+    }
+    const status: ObserverStatus = current.status === 'OnDeleting' ? 'OnDeleting' : 'Processing';
+    await sql(
+      tx,
+      `UPDATE observers SET status = $2, service_id = $3, last_error = NULL, updated_at = now() WHERE id = $1`,
+      [e.observerId, status, e.serviceId],
+    );
+    const moved = current.service_id !== null && current.service_id !== e.serviceId;
+    await recordTimeline(tx, [
+      {
+        observerId: e.observerId,
+        event: moved ? 'moved' : 'started',
+        status,
+        serviceId: e.serviceId,
+        reason: moved ? `from ${current.service_id}` : e.redelivered ? 'redelivered' : null,
+      },
+    ]);
+    // Being deleted while it moved: the cancel may have missed it, send it again now.
+    if (status === 'OnDeleting') effects.cancel.push(e.observerId);
+  }
+
+  private async observerStopped(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
+    const updated = await sql<unknown>(
+      tx,
+      `UPDATE observers SET status = 'Deleted', service_id = NULL, updated_at = now()
+       WHERE id = $1 AND status <> 'Deleted' RETURNING id`,
+      [e.observerId],
+    );
+    if (updated.length === 0) return;
+    const latency =
+      e.abortLatencyMs === undefined ? '' : `, signal fired ${e.abortLatencyMs.toFixed(2)} ms after the cancel arrived`;
+    await recordTimeline(tx, [
+      {
+        observerId: e.observerId,
+        event: 'deleted',
+        status: 'Deleted',
+        serviceId: e.serviceId,
+        reason: `${e.reason}${e.graceful ? '' : ' (ignored its AbortSignal past the stop timeout)'}${latency}`,
+      },
+    ]);
+  }
+
+  private async observerFailed(tx: EntityManager, e: StateEventOf<'observer.failed'>): Promise<void> {
+    // The job is dead-lettered: an observer that was being deleted is simply gone.
+    const rows = await sql<{ status: ObserverStatus }>(
+      tx,
+      `UPDATE observers SET
+         status = CASE WHEN status IN ('OnDeleting', 'Deleted') THEN 'Deleted' ELSE 'Failed' END,
+         service_id = NULL, last_error = $2, updated_at = now()
+       WHERE id = $1 RETURNING status`,
+      [e.observerId, e.error],
+    );
+    const row = rows[0];
+    if (!row) return;
+    await recordTimeline(tx, [
+      {
+        observerId: e.observerId,
+        event: 'failed',
+        status: row.status,
+        serviceId: e.serviceId,
+        reason: `${e.error} (after ${e.attempts} attempts)`,
+      },
+    ]);
+  }
+}
+
+/** Marks a service dead and puts what it ran back to waiting. */
+export async function markServiceDead(tx: EntityManager, serviceId: string, reason: string): Promise<boolean> {
+  const updated = await sql<unknown>(
+    tx,
+    `UPDATE services SET status = 'Dead', died_at = now(), death_reason = $2, running = 0, free_slots = 0
+     WHERE id = $1 AND status = 'Alive' RETURNING id`,
+    [serviceId, reason],
+  );
+  await releaseObservers(tx, serviceId, [], `service dead: ${reason}`);
+  return updated.length > 0;
+}
+
+/**
+ * Observers recorded on `serviceId` but not in `keep` are no longer there: their jobs went back
+ * to the queue. They wait (`Created`) until a service reports them started again.
+ */
+async function releaseObservers(
+  tx: EntityManager,
+  serviceId: string,
+  keep: readonly string[],
+  reason: string,
+): Promise<void> {
+  const released = await sql<{ id: string; status: ObserverStatus }>(
+    tx,
+    `UPDATE observers SET status = CASE WHEN status = 'OnDeleting' THEN 'OnDeleting' ELSE 'Created' END,
+            service_id = NULL, updated_at = now()
+     WHERE service_id = $1 AND status IN ('Processing', 'OnDeleting') AND NOT (id = ANY($2::uuid[]))
+     RETURNING id, status`,
+    [serviceId, keep],
+  );
+  await recordTimeline(
+    tx,
+    released.map((r) => ({ observerId: r.id, event: 'released', status: r.status, serviceId, reason })),
+  );
+}

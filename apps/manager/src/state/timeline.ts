@@ -1,0 +1,28 @@
+import type { EntityManager } from 'typeorm';
+import type { ObserverStatus } from '../db/entities';
+import { sql } from '../db/sql';
+
+export interface TimelineEntry {
+  observerId: string;
+  event: string;
+  status: ObserverStatus;
+  serviceId: string | null;
+  reason?: string | null;
+}
+
+/** Appends timeline rows in one statement. */
+export async function recordTimeline(db: EntityManager, entries: readonly TimelineEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await sql(
+    db,
+    `INSERT INTO observer_events (observer_id, event, status, service_id, reason)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[])`,
+    [
+      entries.map((e) => e.observerId),
+      entries.map((e) => e.event),
+      entries.map((e) => e.status),
+      entries.map((e) => e.serviceId),
+      entries.map((e) => e.reason ?? null),
+    ],
+  );
+}

@@ -1,0 +1,41 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { PoolName } from '@vigil/contracts';
+import { commonEnv, env, parseEnv } from '@vigil/config';
+
+const schema = z.object({
+  ...commonEnv,
+  /** Stable name of this service (one per container); a restart keeps it, the id changes. */
+  SERVICE_NAME: z.string().min(1).max(200).default(os.hostname()),
+  /** Observers run at once = AMQP prefetch; `auto` derives it from cores and free memory. */
+  CAPACITY: z.union([z.literal('auto'), env.integer({ min: 1, max: 65_535 })]).default('auto'),
+  POOLS: env.list(PoolName).default(['default']),
+  /** How often the service reports itself on the state queue, ms. */
+  HEARTBEAT_INTERVAL_MS: env.integer({ min: 100 }).default(5_000),
+  /** How long a stopping observer may take to end after its AbortSignal fired, ms. */
+  STOP_TIMEOUT_MS: env.integer({ min: 0 }).default(5_000),
+  /** Restart policy for crashing observers (a kind may override it). */
+  RESTART_MAX: env.integer({ min: 0 }).default(5),
+  RESTART_INITIAL_DELAY_MS: env.integer({ min: 0 }).default(1_000),
+  RESTART_MAX_DELAY_MS: env.integer({ min: 0 }).default(60_000),
+  /** A run that lasted this long counts as healthy again and resets the restart count, ms. */
+  RESTART_RESET_AFTER_MS: env.integer({ min: 0 }).default(5 * 60_000),
+  /** How long a cancel is remembered, so a job delivered later for it is dropped, ms. */
+  CANCEL_MEMORY_MS: env.integer({ min: 0 }).default(10 * 60_000),
+  /** Comma-separated modules (paths or package names) whose exports add kinds. */
+  KIND_MODULES: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0),
+    )
+    .default([]),
+});
+
+export type ServiceEnv = z.infer<typeof schema>;
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): ServiceEnv {
+  return parseEnv(schema, source);
+}

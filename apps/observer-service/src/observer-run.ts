@@ -1,0 +1,95 @@
+import type { JobMessage } from '@vigil/contracts';
+import { coerceError, type Logger } from '@vigil/logging';
+import { sleep, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
+
+/** Why a running observer was asked to stop. */
+export type StopCause = 'cancelled' | 'shutdown' | 'connection-lost';
+
+export type RunOutcome =
+  { type: 'stopped'; cause: StopCause; graceful: boolean } | { type: 'failed'; error: Error; attempts: number };
+
+export interface ObserverRunOptions {
+  job: JobMessage;
+  kind: ObserverKind;
+  /** Params already parsed by the kind's schema (defaults applied). */
+  params: unknown;
+  policy: RestartPolicy;
+  /** How long an aborted observer may take to end before it is given up on, ms. */
+  stopTimeoutMs: number;
+  publish: (data: unknown) => void;
+  log: Logger;
+}
+
+/**
+ * One observer running in this process: its AbortController, its restarts with exponential
+ * backoff, and the outcome once it ended for good.
+ */
+export class ObserverRun {
+  readonly job: JobMessage;
+  /** Resolves when the observer ended, failed past its policy, or overran its stop timeout. */
+  readonly outcome: Promise<RunOutcome>;
+  private readonly controller = new AbortController();
+  private cause: StopCause | undefined;
+
+  constructor(private readonly options: ObserverRunOptions) {
+    this.job = options.job;
+    this.outcome = Promise.race([this.runWithRestarts(), this.stopDeadline()]);
+  }
+
+  get stopCause(): StopCause | undefined {
+    return this.cause;
+  }
+
+  /** Fires the observer's AbortSignal; the first cause wins. */
+  stop(cause: StopCause): void {
+    if (this.cause) return;
+    this.cause = cause;
+    this.controller.abort(new Error(`observer stopped: ${cause}`));
+  }
+
+  private async runWithRestarts(): Promise<RunOutcome> {
+    const { kind, policy, log } = this.options;
+    const signal = this.controller.signal;
+    let restarts = 0;
+    for (let attempt = 0; ; attempt++) {
+      const startedAt = Date.now();
+      let error: Error;
+      try {
+        await kind.run({
+          observerId: this.job.observerId,
+          name: this.job.name,
+          kind: this.job.kind,
+          pool: this.job.pool,
+          params: this.options.params,
+          signal,
+          attempt,
+          publish: this.options.publish,
+          log,
+        });
+        if (signal.aborted) return this.stopped(true);
+        error = new Error('run() returned before the observer was cancelled');
+      } catch (thrown) {
+        if (signal.aborted) return this.stopped(true);
+        error = coerceError(thrown);
+      }
+      if (Date.now() - startedAt >= policy.resetAfterMs) restarts = 0;
+      if (restarts >= policy.maxRestarts) return { type: 'failed', error, attempts: attempt + 1 };
+      const delayMs = Math.min(policy.initialDelayMs * 2 ** restarts, policy.maxDelayMs);
+      restarts++;
+      log.warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
+      if (!(await sleep(delayMs, signal))) return this.stopped(true);
+    }
+  }
+
+  /** An observer that ignores its signal must not hold its slot (or a shutdown) forever. */
+  private async stopDeadline(): Promise<RunOutcome> {
+    const signal = this.controller.signal;
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise((resolve) => setTimeout(resolve, this.options.stopTimeoutMs).unref());
+    return this.stopped(false);
+  }
+
+  private stopped(graceful: boolean): RunOutcome {
+    return { type: 'stopped', cause: this.cause ?? 'shutdown', graceful };
+  }
+}

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { ObserverId, Timestamp } from './primitives';
+
+/** Broadcast on the control exchange; only the service holding the observer acts on it. */
+export const CancelMessage = z.object({
+  type: z.literal('observer.cancel'),
+  observerId: ObserverId,
+  requestedAt: Timestamp,
+});
+export type CancelMessage = z.infer<typeof CancelMessage>;
+
+export const ControlMessage = z.discriminatedUnion('type', [CancelMessage]);
+export type ControlMessage = z.infer<typeof ControlMessage>;

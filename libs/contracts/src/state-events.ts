@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { KindName, ObserverId, ObserverName, PoolName, ServiceId, Timestamp } from './primitives';
+
+const eventBase = {
+  serviceId: ServiceId,
+  /** When the service emitted the event (the service's clock). */
+  at: Timestamp,
+};
+
+export const KindDescription = z.object({
+  name: KindName,
+  /** JSON Schema (draft 2020-12) of the kind's params, generated from its zod schema. */
+  paramsSchema: z.record(z.string(), z.unknown()),
+});
+export type KindDescription = z.infer<typeof KindDescription>;
+
+/** Sent when a service (re)connects to the broker. `running` is what it holds at that moment. */
+export const ServiceBorn = z.object({
+  type: z.literal('service.born'),
+  ...eventBase,
+  name: z.string().min(1).max(200),
+  capacity: z.int().positive(),
+  pools: z.array(PoolName).min(1),
+  kinds: z.array(KindDescription),
+  version: z.string(),
+  host: z.string(),
+  pid: z.int().nonnegative(),
+  startedAt: Timestamp,
+  heartbeatIntervalMs: z.int().positive(),
+  running: z.array(ObserverId),
+});
+
+export const ServiceHeartbeat = z.object({
+  type: z.literal('service.heartbeat'),
+  ...eventBase,
+  name: z.string().min(1).max(200),
+  capacity: z.int().positive(),
+  heartbeatIntervalMs: z.int().positive(),
+  running: z.array(ObserverId),
+  freeSlots: z.int().nonnegative(),
+});
+
+export const ServiceDied = z.object({
+  type: z.literal('service.died'),
+  ...eventBase,
+  name: z.string().min(1).max(200),
+  reason: z.string(),
+});
+
+export const ObserverStarted = z.object({
+  type: z.literal('observer.started'),
+  ...eventBase,
+  observerId: ObserverId,
+  name: ObserverName,
+  kind: KindName,
+  pool: PoolName,
+  /** True when the broker had delivered this job before (the observer moved here). */
+  redelivered: z.boolean(),
+});
+
+export const ObserverStopped = z.object({
+  type: z.literal('observer.stopped'),
+  ...eventBase,
+  observerId: ObserverId,
+  reason: z.literal('cancelled'),
+  /** False when the observer ignored its AbortSignal past the stop timeout. */
+  graceful: z.boolean(),
+  /** Milliseconds from the cancel's arrival at the service to the AbortSignal firing. */
+  abortLatencyMs: z.number().nonnegative().optional(),
+});
+
+export const ObserverFailed = z.object({
+  type: z.literal('observer.failed'),
+  ...eventBase,
+  observerId: ObserverId,
+  error: z.string(),
+  attempts: z.int().nonnegative(),
+});
+
+export const StateEvent = z.discriminatedUnion('type', [
+  ServiceBorn,
+  ServiceHeartbeat,
+  ServiceDied,
+  ObserverStarted,
+  ObserverStopped,
+  ObserverFailed,
+]);
+export type StateEvent = z.infer<typeof StateEvent>;
+export type StateEventType = StateEvent['type'];
+export type StateEventOf<T extends StateEventType> = Extract<StateEvent, { type: T }>;

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/** What a kind may log; pino loggers satisfy it. */
+export interface KindLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Everything `run` gets: its params, its AbortSignal and a way to publish observations. */
+export interface ObserverContext<P> {
+  readonly observerId: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly pool: string;
+  readonly params: P;
+  /** Fires when the observer must stop: cancelled, moved, or its service stopping. */
+  readonly signal: AbortSignal;
+  /** 0 on the first run; n after n in-process restarts following a crash. */
+  readonly attempt: number;
+  /** Publishes `data` on the observations exchange (routing key `<kind>.<observerId>`). */
+  publish(data: unknown): void;
+  readonly log: KindLogger;
+}
+
+/** How a crashing observer is restarted in-process before it is marked Failed. */
+export interface RestartPolicy {
+  /** Restarts after the first crash before the observer fails for good. */
+  maxRestarts: number;
+  /** Delay before the first restart, ms; doubles with every restart up to `maxDelayMs`. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** A run that lasted this long (ms) resets the restart count. */
+  resetAfterMs: number;
+}
+
+export interface ObserverKind<S extends z.ZodType = z.ZodType> {
+  /** Lowercase letters, digits and dashes, e.g. `http-poll`. */
+  readonly name: string;
+  readonly description?: string;
+  /** Validates params: by the manager on create (as JSON Schema) and by the service on start. */
+  readonly params: S;
+  /**
+   * Runs the observer until `ctx.signal` fires, then resolves. A throw (or a return before the
+   * signal fired) counts as a crash and is retried under the restart policy.
+   */
+  run(ctx: ObserverContext<z.infer<S>>): Promise<void>;
+  readonly restartPolicy?: Partial<RestartPolicy>;
+}
+
+/** Declares a kind; the identity function that gives `run` its params type. */
+export function defineKind<S extends z.ZodType>(kind: ObserverKind<S>): ObserverKind<S> {
+  return kind;
+}
+
+/** Resolves when `signal` fires (at once if it already has). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** Waits `ms`, or less if `signal` fires first; resolves to false when aborted. */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export { z };
