@@ -1,12 +1,12 @@
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import {
-  JOB_CONSUMER_ARGUMENTS,
   connectWithRecovery,
   declareControlQueue,
   declareJobsQueue,
   declareSharedTopology,
   isDeliveryTimeout,
+  jobConsumerArguments,
   publishConfirmed,
   type Channel,
   type ChannelModel,
@@ -190,7 +190,7 @@ export class ObserverService {
       session.jobConsumers.set(queue, '');
       const { consumerTag } = await session.jobs.consume(queue, (msg) => this.onJobMessage(session, queue, msg), {
         noAck: false,
-        arguments: JOB_CONSUMER_ARGUMENTS,
+        arguments: jobConsumerArguments(this.options.queueType),
       });
       session.jobConsumers.set(queue, consumerTag);
     }
@@ -431,8 +431,8 @@ export class ObserverService {
       this.log.error(
         { err },
         'the broker timed out an unacked job delivery and closed the channel; observers hold their job for as long ' +
-          'as they run, so raise the broker setting consumer_timeout (rabbitmq.conf) or use a broker that honours ' +
-          'x-consumer-timeout (3.12+); aborting the observers and consuming again',
+          'as they run, so raise the broker setting consumer_timeout (rabbitmq.conf, see deploy/rabbitmq/); ' +
+          'aborting the observers and consuming again',
       );
     } else {
       this.log.error({ err }, 'a broker channel closed unexpectedly; aborting observers and reconnecting');

@@ -4,16 +4,19 @@ import type { BrokerNames } from '@vigil/contracts';
 export type QueueType = 'classic' | 'quorum';
 
 /**
- * Per-consumer delivery-acknowledgement timeout for job consumers, in ms (≈ 49.7 days, the
- * largest value every broker version and timer implementation accepts). A job stays unacked
- * for as long as its observer runs, so the broker's default of 30 minutes would move every
- * observer. Brokers before 3.12 ignore the argument: there `consumer_timeout` in the broker's
- * config must be raised (see deploy/rabbitmq/). Where it takes effect it overrides that
- * setting, and a delivery older than this is handled like a lost channel.
+ * A job stays unacked for as long as its observer runs, so the broker's delivery-acknowledgement
+ * timeout (30 minutes by default) would move every observer. Where brokers honour it, a
+ * per-consumer `x-consumer-timeout` lifts it: quorum queues on RabbitMQ 4.3+. Classic queues
+ * take no such argument (4.3+ never time them out; 3.x to 4.2 apply only the broker-wide
+ * `consumer_timeout`, which deploy/rabbitmq/rabbitmq.conf raises), so none is sent for them.
+ * ≈ 49.7 days: the largest value every timer implementation accepts; past it a delivery is
+ * handled like a lost channel and the observer moves once.
  */
 export const JOB_CONSUMER_TIMEOUT_MS = 2 ** 32 - 1;
 
-export const JOB_CONSUMER_ARGUMENTS = { 'x-consumer-timeout': JOB_CONSUMER_TIMEOUT_MS };
+export function jobConsumerArguments(queueType: QueueType): Record<string, unknown> {
+  return queueType === 'quorum' ? { 'x-consumer-timeout': JOB_CONSUMER_TIMEOUT_MS } : {};
+}
 
 /**
  * Quorum queues count every redelivery, and brokers 4.x dead-letter a message after 20 by

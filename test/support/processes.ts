@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const MANAGER_MAIN = path.join(ROOT, 'apps/manager/dist/main.js');
+export const SERVICE_MAIN = path.join(ROOT, 'apps/observer-service/dist/main.js');
+
+/** A running app: its output is kept (JSON log lines) so tests can wait on what it logged. */
+export class AppProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly label: string,
+    main: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, [main], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let partial = '';
+    const collect = (chunk: Buffer) => {
+      partial += chunk.toString('utf8');
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      this.lines.push(...parts.filter((line) => line.length > 0));
+    };
+    this.child.stdout?.on('data', collect);
+    this.child.stderr?.on('data', collect);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error(`${this.label} has no pid`);
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Parsed log lines whose `msg` contains `text`. */
+  logged(text: string): Record<string, unknown>[] {
+    return this.lines
+      .map((line) => {
+        try {
+          return JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return { msg: line };
+        }
+      })
+      .filter((entry) => typeof entry.msg === 'string' && entry.msg.includes(text));
+  }
+
+  /** Log lines at level error (50) or fatal (60). */
+  errors(): string[] {
+    return this.lines.filter((line) => /"level":(50|60)/.test(line));
+  }
+
+  tail(count = 30): string {
+    return this.lines.slice(-count).join('\n');
+  }
+
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}

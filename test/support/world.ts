@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { connect } from '@vigil/broker';
+import { brokerNames, type BrokerNames } from '@vigil/contracts';
+import { ObservationWatch } from './observations';
+import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './processes';
+import { waitFor } from './wait';
+
+export const SHARED_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const SHARED_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Fast timings so that failure detection takes seconds, not the production defaults. */
+const FAST = {
+  LOG_LEVEL: 'info',
+  AMQP_HEARTBEAT_S: '1',
+  HEARTBEAT_INTERVAL_MS: '300',
+  RECONCILE_INTERVAL_MS: '100',
+  CANCEL_RETRY_MS: '1000',
+  STOP_TIMEOUT_MS: '2000',
+  RESTART_INITIAL_DELAY_MS: '20',
+  RESTART_MAX_DELAY_MS: '200',
+};
+
+export interface WorldOptions {
+  amqpUrl?: string;
+  /** A Postgres server URL whose `test`-like database may create databases. */
+  postgresUrl?: string;
+}
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  contentType: string;
+  headers: Headers;
+  body: T;
+}
+
+export interface ServiceHandle {
+  process: AppProcess;
+  id: string;
+  name: string;
+}
+
+/**
+ * An isolated Vigil: its own prefix on the broker and its own database, the built apps as real
+ * processes, and an outside view of what runs where. Everything is removed by `close()`.
+ */
+export class World {
+  readonly prefix = `t${randomBytes(4).toString('hex')}`;
+  readonly names: BrokerNames = brokerNames(this.prefix);
+  readonly database = `vigil_${this.prefix}`;
+  readonly amqpUrl: string;
+  readonly databaseUrl: string;
+  readonly services: ServiceHandle[] = [];
+  manager: AppProcess | undefined;
+  apiUrl = '';
+  watch!: ObservationWatch;
+  private readonly postgresUrl: string;
+
+  private constructor(options: WorldOptions) {
+    this.amqpUrl = options.amqpUrl ?? SHARED_AMQP_URL;
+    this.postgresUrl = options.postgresUrl ?? SHARED_POSTGRES_URL;
+    const url = new URL(this.postgresUrl);
+    url.pathname = `/${this.database}`;
+    this.databaseUrl = url.toString();
+  }
+
+  static async create(options: WorldOptions = {}): Promise<World> {
+    const world = new World(options);
+    await world.admin(`CREATE DATABASE ${world.database}`);
+    world.watch = await ObservationWatch.start(world.amqpUrl, world.prefix);
+    return world;
+  }
+
+  commonEnv(): Record<string, string> {
+    return { ...FAST, AMQP_URL: this.amqpUrl, VIGIL_PREFIX: this.prefix };
+  }
+
+  async startManager(env: Record<string, string> = {}): Promise<AppProcess> {
+    const manager = new AppProcess('manager', MANAGER_MAIN, {
+      ...this.commonEnv(),
+      DATABASE_URL: this.databaseUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      ...env,
+    });
+    this.manager = manager;
+    const ready = await waitFor('the manager to be ready', () => manager.logged('manager ready').at(-1), {
+      timeoutMs: 30_000,
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${manager.tail()}`);
+    });
+    this.apiUrl = String(ready.api);
+    return manager;
+  }
+
+  async startService(name: string, env: Record<string, string> = {}): Promise<ServiceHandle> {
+    const child = new AppProcess(name, SERVICE_MAIN, {
+      ...this.commonEnv(),
+      SERVICE_NAME: name,
+      CAPACITY: '10',
+      KIND_MODULES: `${__dirname}/../fixtures/test-kinds.cjs`,
+      ...env,
+    });
+    const ready = await waitFor(`service ${name} to be ready`, () => child.logged('observer service ready').at(-1), {
+      timeoutMs: 30_000,
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${child.tail()}`);
+    });
+    const handle = { process: child, id: String(ready.serviceId), name };
+    this.services.push(handle);
+    return handle;
+  }
+
+  async api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+    const response = await fetch(`${this.apiUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      headers: response.headers,
+      body: (text ? JSON.parse(text) : {}) as T,
+    };
+  }
+
+  /** Creates a ticker observer and returns its id. */
+  async createTicker(name: string, intervalMs = 100, pool?: string): Promise<string> {
+    const response = await this.api('POST', '/observers', { name, kind: 'ticker', params: { intervalMs }, ...(pool ? { pool } : {}) });
+    if (response.status !== 201) throw new Error(`create ${name}: ${response.status} ${JSON.stringify(response.body)}`);
+    return String(response.body.id);
+  }
+
+  async observer(id: string): Promise<{ status: string; serviceId: string | null; lastError: string | null; timeline: { event: string; serviceId: string | null; reason: string | null }[] }> {
+    const response = await this.api<never>('GET', `/observers/${id}`);
+    if (response.status !== 200) throw new Error(`GET observer ${id}: ${response.status}`);
+    return response.body;
+  }
+
+  async service(id: string): Promise<{ status: string; running: number; observers: { id: string }[] }> {
+    const response = await this.api<never>('GET', `/services/${id}`);
+    if (response.status !== 200) throw new Error(`GET service ${id}: ${response.status}`);
+    return response.body;
+  }
+
+  /** Waits until the manager shows the observer in `status` (and on `serviceId`, if given). */
+  async waitForStatus(id: string, status: string, serviceId?: string | null, timeoutMs = 20_000) {
+    return waitFor(
+      `observer ${id} to be ${status}${serviceId === undefined ? '' : ` on ${serviceId}`}`,
+      async () => {
+        const observer = await this.observer(id);
+        const matches = observer.status === status && (serviceId === undefined || observer.serviceId === serviceId);
+        return matches ? observer : false;
+      },
+      { timeoutMs },
+    );
+  }
+
+  /** Message counts of a queue on this world's broker. */
+  async queueCounts(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
+    const connection = await connect(this.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      return await channel.checkQueue(queue);
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Publishes raw bytes to a queue (for garbage-input tests). */
+  async publishRaw(queue: string, body: Buffer | string): Promise<void> {
+    const connection = await connect(this.amqpUrl);
+    try {
+      const channel = await connection.createConfirmChannel();
+      channel.sendToQueue(queue, Buffer.from(body), { persistent: true });
+      await channel.waitForConfirms();
+    } finally {
+      await connection.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.services.map((s) => s.process.kill()), this.manager?.kill()]);
+    await this.watch?.close().catch(() => undefined);
+    await this.deleteBrokerObjects().catch(() => undefined);
+    await this.admin(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`).catch(() => undefined);
+  }
+
+  private async deleteBrokerObjects(): Promise<void> {
+    const connection = await connect(this.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      for (const pool of ['default', 'blue', 'green']) await channel.deleteQueue(this.names.jobsQueue(pool));
+      await channel.deleteQueue(this.names.stateQueue);
+      await channel.deleteQueue(this.names.deadLetterQueue);
+      for (const exchange of [this.names.controlExchange, this.names.observationsExchange, this.names.deadLetterExchange]) {
+        await channel.deleteExchange(exchange);
+      }
+    } finally {
+      await connection.close();
+    }
+  }
+
+  private async admin(statement: string): Promise<void> {
+    const client = new Client({ connectionString: this.postgresUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  }
+}
