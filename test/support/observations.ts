@@ -10,6 +10,8 @@ const quiet = { info() {}, warn() {}, error() {} };
 export class ObservationWatch {
   /** observerId → serviceId → when last seen (ms). */
   private readonly seen = new Map<string, Map<string, number>>();
+  /** `${observerId} ${serviceId}` → when first seen (ms). */
+  private readonly first = new Map<string, number>();
   private connection: RecoveringChannelModel | undefined;
 
   static async start(amqpUrl: string, prefix: string): Promise<ObservationWatch> {
@@ -38,7 +40,15 @@ export class ObservationWatch {
     const { observerId, serviceId } = decoded.value;
     let byService = this.seen.get(observerId);
     if (!byService) this.seen.set(observerId, (byService = new Map()));
-    byService.set(serviceId, Date.now());
+    const now = Date.now();
+    byService.set(serviceId, now);
+    const key = `${observerId} ${serviceId}`;
+    if (!this.first.has(key)) this.first.set(key, now);
+  }
+
+  /** When the observer was first seen from `serviceId`, if ever. */
+  firstSeen(observerId: string, serviceId: string): number | undefined {
+    return this.first.get(`${observerId} ${serviceId}`);
   }
 
   /** Services that published for the observer within the last `windowMs`. */

@@ -1,0 +1,57 @@
+import { waitFor } from './wait';
+import type { World } from './world';
+
+/** Creates `count` tickers and waits until the manager shows each running; returns ids by service. */
+export async function createRunningTickers(world: World, prefix: string, count: number, intervalMs = 100) {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(await world.createTicker(`${prefix}-${i}`, intervalMs));
+  const byService = new Map<string, string[]>();
+  for (const id of ids) {
+    const observer = await world.waitForStatus(id, 'Processing');
+    const serviceId = observer.serviceId ?? '';
+    byService.set(serviceId, [...(byService.get(serviceId) ?? []), id]);
+  }
+  return { ids, byService };
+}
+
+/**
+ * Waits until, seen from outside, every observer runs on exactly one service and that service
+ * is `expected(id)`; returns how long it took.
+ */
+export async function waitUntilRunningOn(
+  world: World,
+  ids: readonly string[],
+  expected: (id: string) => string,
+  { windowMs = 350, timeoutMs = 20_000 } = {},
+): Promise<number> {
+  const started = Date.now();
+  await waitFor(
+    'every observer to run exactly once, where expected',
+    () => {
+      const wrong = ids.filter((id) => {
+        const on = world.watch.runningOn(id, windowMs);
+        return on.length !== 1 || on[0] !== expected(id);
+      });
+      return wrong.length === 0 ? true : false;
+    },
+    { timeoutMs, intervalMs: 20 },
+  );
+  return Date.now() - started;
+}
+
+/** Asserts, for `durationMs`, that no observer is seen from two services at once. */
+export async function assertNoDuplicates(world: World, ids: readonly string[], durationMs: number, windowMs = 250) {
+  const until = Date.now() + durationMs;
+  while (Date.now() < until) {
+    for (const id of ids) {
+      const on = world.watch.runningOn(id, windowMs);
+      if (on.length > 1) throw new Error(`observer ${id} runs on ${on.length} services at once: ${on.join(', ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Milliseconds from `since` until the last of `ids` was first seen on `serviceId`. */
+export function slowestArrival(world: World, ids: readonly string[], serviceId: string, since: number): number {
+  return Math.max(...ids.map((id) => (world.watch.firstSeen(id, serviceId) ?? Infinity) - since));
+}
