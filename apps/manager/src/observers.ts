@@ -53,6 +53,7 @@ export interface ListFilter {
   kind?: string;
   pool?: string;
   limit: number;
+  /** Postgres' own text of the last item's created_at (microseconds), and its id. */
   cursor?: { createdAt: string; id: string };
 }
 
@@ -67,9 +68,12 @@ interface ObserverRecord {
   last_error: string | null;
   created_at: Date;
   updated_at: Date;
+  /** created_at at full precision: a JavaScript Date would cut the cursor to milliseconds. */
+  created_at_text: string;
 }
 
-const COLUMNS = 'id, name, kind, pool, params, status, service_id, last_error, created_at, updated_at';
+const COLUMNS =
+  'id, name, kind, pool, params, status, service_id, last_error, created_at, updated_at, created_at::text AS created_at_text';
 
 /** Creating, deleting and reading observers: the manager's commands, apart from HTTP. */
 export class Observers {
@@ -220,7 +224,7 @@ export class Observers {
     const last = page.at(-1);
     return {
       items: page.map(toView),
-      nextCursor: rows.length > filter.limit && last ? { createdAt: last.created_at.toISOString(), id: last.id } : null,
+      nextCursor: rows.length > filter.limit && last ? { createdAt: last.created_at_text, id: last.id } : null,
     };
   }
 

@@ -18,7 +18,10 @@ export const Cursor = z
   .transform((value, ctx) => {
     try {
       const decoded = z
-        .object({ createdAt: z.iso.datetime({ offset: true }), id: z.uuid() })
+        .object({
+          createdAt: z.string().regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/),
+          id: z.uuid(),
+        })
         .parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
       return decoded;
     } catch {
