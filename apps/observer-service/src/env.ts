@@ -8,7 +8,11 @@ const schema = z.object({
   /** Stable name of this service (one per container); a restart keeps it, the id changes. */
   SERVICE_NAME: z.string().min(1).max(200).default(os.hostname()),
   /** Observers run at once = AMQP prefetch; `auto` derives it from cores and free memory. */
-  CAPACITY: z.union([z.literal('auto'), env.integer({ min: 1, max: 65_535 })]).default('auto'),
+  CAPACITY: z
+    .union([z.literal('auto'), env.integer({ min: 1, max: 65_535 })], {
+      error: 'must be "auto" or a whole number from 1 to 65535',
+    })
+    .default('auto'),
   POOLS: env.list(PoolName).default(['default']),
   /** How often the service reports itself on the state queue, ms. */
   HEARTBEAT_INTERVAL_MS: env.integer({ min: 100 }).default(5_000),

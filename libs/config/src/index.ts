@@ -20,9 +20,10 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
   if (result.success) return result.data;
   throw new ConfigError(
     result.error.issues.map((issue) => {
-      const variable = issue.path.join('.') || '(environment)';
-      const given = typeof issue.path[0] === 'string' ? input[issue.path[0]] : undefined;
-      return `${variable}: ${issue.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
+      const [variable = '(environment)', ...rest] = issue.path.map(String);
+      const where = rest.length > 0 ? ` (item ${Number(rest[0]) + 1})` : '';
+      const given = input[variable];
+      return `${variable}: ${issue.message}${where}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
     }),
   );
 }

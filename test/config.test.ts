@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './support/processes';
+
+/** Starts an app with `env`, expects it to refuse: exit code 1 and every bad variable named. */
+async function refuses(main: string, env: Record<string, string>, named: string[]) {
+  const app = new AppProcess('config', main, env);
+  const exit = await app.exited;
+  assert.equal(exit.code, 1, app.tail());
+  const output = app.lines.join('\n');
+  assert.match(output, /invalid configuration/);
+  for (const variable of named) assert.match(output, new RegExp(`${variable}:`), `${variable} is named in:\n${output}`);
+}
+
+describe('configuration', () => {
+  it('the observer service names every invalid variable and exits 1', async () => {
+    await refuses(
+      SERVICE_MAIN,
+      { CAPACITY: 'lots', POOLS: 'Bad Pool', AMQP_URL: 'http://x', HEARTBEAT_INTERVAL_MS: '-5' },
+      ['CAPACITY', 'POOLS', 'AMQP_URL', 'HEARTBEAT_INTERVAL_MS'],
+    );
+  });
+
+  it('the manager names every invalid variable and exits 1', async () => {
+    await refuses(MANAGER_MAIN, { DATABASE_URL: 'mysql://x', PORT: '70000', QUEUE_TYPE: 'stream' }, [
+      'DATABASE_URL',
+      'PORT',
+      'QUEUE_TYPE',
+    ]);
+  });
+
+  it('a kind module that exports no kind is refused at start', async () => {
+    const app = new AppProcess('config', SERVICE_MAIN, { KIND_MODULES: 'node:path' });
+    assert.equal((await app.exited).code, 1);
+    assert.match(app.lines.join('\n'), /exports no kind/);
+  });
+});
