@@ -122,7 +122,8 @@ function mounts(svc: Service): Mount[] {
   });
 }
 
-const isBindSource = (source: string): boolean => source.startsWith('.') || source.startsWith('/') || source.startsWith('~');
+const isBindSource = (source: string): boolean =>
+  source.startsWith('.') || source.startsWith('/') || source.startsWith('~');
 
 function publishedPorts(svc: Service): string[] {
   return (svc.ports ?? []).map((port) =>
@@ -132,7 +133,16 @@ function publishedPorts(svc: Service): string[] {
 
 /** Compose durations are Go durations ("1m30s"); the result is in milliseconds. */
 function durationMs(value: string): number {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    μs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  };
   let total = 0;
   for (const match of value.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
     total += Number(match[1]) * (units[match[2] ?? ''] ?? Number.NaN);
@@ -177,7 +187,8 @@ function forAjv2019(schema: { [key: string]: Json }): { [key: string]: Json } {
 /** Go's time.ParseDuration syntax, which Compose uses for every "duration" field. */
 const GO_DURATION = /^[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/;
 /** [host_ip:][host_port[-range]:]container_port[-range][/protocol] */
-const PORT_SPEC = /^(?:(?:\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:\d*(?:-\d+)?:)?\d+(?:-\d+)?(?:\/(?:tcp|udp|sctp))?$/;
+const PORT_SPEC =
+  /^(?:(?:\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:\d*(?:-\d+)?:)?\d+(?:-\d+)?(?:\/(?:tcp|udp|sctp))?$/;
 
 function composeValidator() {
   const ajv = new Ajv2019({ strict: false, allErrors: true });
@@ -327,7 +338,11 @@ const dockerignore = read('.dockerignore')
   .split(/\r?\n/)
   .map((line) => line.trim())
   .filter((line) => line !== '' && !line.startsWith('#'))
-  .map((line) => (line.startsWith('!') ? { exclude: false, re: dockerignoreRegExp(line.slice(1)) } : { exclude: true, re: dockerignoreRegExp(line) }));
+  .map((line) =>
+    line.startsWith('!')
+      ? { exclude: false, re: dockerignoreRegExp(line.slice(1)) }
+      : { exclude: true, re: dockerignoreRegExp(line) },
+  );
 
 /** True when the build context leaves this path (or a folder holding it) out. */
 function ignoredByDocker(relative: string): boolean {
@@ -344,9 +359,15 @@ function ignoredByDocker(relative: string): boolean {
 /** Expands * and ? within path segments against the repository (no ** in COPY sources). */
 function expandSource(source: string): string[] {
   let matches = [''];
-  for (const segment of path.posix.normalize(source).replace(/^\.?\/?/, '').split('/').filter(Boolean)) {
+  for (const segment of path.posix
+    .normalize(source)
+    .replace(/^\.?\/?/, '')
+    .split('/')
+    .filter(Boolean)) {
     if (!/[*?[]/.test(segment)) {
-      matches = matches.map((base) => path.posix.join(base, segment)).filter((candidate) => existsSync(fromRoot(candidate)));
+      matches = matches
+        .map((base) => path.posix.join(base, segment))
+        .filter((candidate) => existsSync(fromRoot(candidate)));
       continue;
     }
     const re = dockerignoreRegExp(segment);
@@ -384,7 +405,10 @@ function compiledFrom(appDir: string, distFile: string): string {
   assert.ok(outDir && rootDir, `${appDir}/tsconfig.json must set rootDir and outDir`);
   const inOut = path.relative(outDir, fromRoot(distFile));
   assert.ok(!inOut.startsWith('..'), `${distFile} is not under ${appDir}'s outDir (${path.relative(ROOT, outDir)})`);
-  return path.relative(ROOT, path.join(rootDir, inOut.replace(/\.js$/, '.ts'))).split(path.sep).join('/');
+  return path
+    .relative(ROOT, path.join(rootDir, inOut.replace(/\.js$/, '.ts')))
+    .split(path.sep)
+    .join('/');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -433,12 +457,36 @@ describe('docker-compose.yml', () => {
       mutate(copy, services.manager ?? {});
       return validate(copy);
     };
-    assert.equal(accepts((c) => (c.servicez = {})), false, 'unknown top-level key accepted');
-    assert.equal(accepts((_, m) => (m.comand = ['x'])), false, 'unknown service key accepted');
-    assert.equal(accepts((_, m) => (m.stop_grace_period = '30 seconds')), false, 'bad duration accepted');
-    assert.equal(accepts((_, m) => (m.depends_on = { rabbitmq: { condition: 'healthy' } })), false, 'bad condition accepted');
-    assert.equal(accepts((_, m) => (m.ports = ['3000:3000:3000'])), false, 'bad port accepted');
-    assert.equal(accepts((_, m) => (m.init = 'yes')), false, 'non-boolean init accepted');
+    assert.equal(
+      accepts((c) => (c.servicez = {})),
+      false,
+      'unknown top-level key accepted',
+    );
+    assert.equal(
+      accepts((_, m) => (m.comand = ['x'])),
+      false,
+      'unknown service key accepted',
+    );
+    assert.equal(
+      accepts((_, m) => (m.stop_grace_period = '30 seconds')),
+      false,
+      'bad duration accepted',
+    );
+    assert.equal(
+      accepts((_, m) => (m.depends_on = { rabbitmq: { condition: 'healthy' } })),
+      false,
+      'bad condition accepted',
+    );
+    assert.equal(
+      accepts((_, m) => (m.ports = ['3000:3000:3000'])),
+      false,
+      'bad port accepted',
+    );
+    assert.equal(
+      accepts((_, m) => (m.init = 'yes')),
+      false,
+      'non-boolean init accepted',
+    );
   });
 
   it('has the broker, the database and both apps, and no SERVICE_NAME shared by replicas', () => {
@@ -446,7 +494,10 @@ describe('docker-compose.yml', () => {
     const observers = service('observer-service');
     const replicas = observers.deploy?.replicas ?? 1;
     assert.ok(replicas >= 2, 'observer-service should run as a fleet (deploy.replicas >= 2)');
-    assert.ok(!environment(observers).has('SERVICE_NAME'), 'SERVICE_NAME would be the same in every replica: leave it unset (hostname)');
+    assert.ok(
+      !environment(observers).has('SERVICE_NAME'),
+      'SERVICE_NAME would be the same in every replica: leave it unset (hostname)',
+    );
     assert.equal(observers.container_name, undefined, 'container_name prevents replicas');
     assert.equal(observers.hostname, undefined, 'a fixed hostname would give every replica the same SERVICE_NAME');
   });
@@ -471,7 +522,10 @@ describe('docker-compose.yml', () => {
       // into its WORKDIR, where the relative path in the command resolves.
       const inImage = path.posix.resolve(finalStage.workdir, script);
       const distDir = path.posix.dirname(inImage);
-      assert.ok(builtDists.has(distDir), `the Dockerfile's last stage does not copy ${distDir} (has: ${[...builtDists].join(', ')})`);
+      assert.ok(
+        builtDists.has(distDir),
+        `the Dockerfile's last stage does not copy ${distDir} (has: ${[...builtDists].join(', ')})`,
+      );
 
       // ...and dist/main.js is what tsc makes of the app's src/main.ts.
       assert.ok(existsSync(fromRoot('apps', app, 'package.json')), `apps/${app}/package.json is missing`);
@@ -483,12 +537,17 @@ describe('docker-compose.yml', () => {
         const file = typeof build === 'object' && build.dockerfile ? build.dockerfile : 'Dockerfile';
         assert.equal(file, 'Dockerfile', `${app} must build ./Dockerfile`);
       } else {
-        const builder = Object.values(compose.services).find((other) => other.build !== undefined && other.image === svc.image);
+        const builder = Object.values(compose.services).find(
+          (other) => other.build !== undefined && other.image === svc.image,
+        );
         assert.ok(svc.image && builder, `${app} neither builds the image nor uses one built by another service`);
       }
       assert.equal(svc.init, true, `${app}: init: true so SIGTERM is forwarded and zombies are reaped`);
       assert.ok(svc.restart === 'unless-stopped' || svc.restart === 'always', `${app} should restart`);
-      assert.ok(svc.stop_grace_period && durationMs(svc.stop_grace_period) >= 10_000, `${app}: stop_grace_period >= 10s to hand jobs back`);
+      assert.ok(
+        svc.stop_grace_period && durationMs(svc.stop_grace_period) >= 10_000,
+        `${app}: stop_grace_period >= 10s to hand jobs back`,
+      );
     }
   });
 
@@ -528,16 +587,30 @@ describe('docker-compose.yml', () => {
     assert.match(observers.get('POOLS') ?? '', /^[^,\s]+(\s*,\s*[^,\s]+)*$/);
 
     // Apps sharing a prefix must agree on the broker topology.
-    assert.equal(manager.get('VIGIL_PREFIX') ?? 'vigil', observers.get('VIGIL_PREFIX') ?? 'vigil', 'VIGIL_PREFIX differs');
-    assert.equal(manager.get('QUEUE_TYPE') ?? 'classic', observers.get('QUEUE_TYPE') ?? 'classic', 'QUEUE_TYPE differs');
+    assert.equal(
+      manager.get('VIGIL_PREFIX') ?? 'vigil',
+      observers.get('VIGIL_PREFIX') ?? 'vigil',
+      'VIGIL_PREFIX differs',
+    );
+    assert.equal(
+      manager.get('QUEUE_TYPE') ?? 'classic',
+      observers.get('QUEUE_TYPE') ?? 'classic',
+      'QUEUE_TYPE differs',
+    );
   });
 
   it('publishes the manager port and checks its readiness with node on that port', () => {
     const manager = service('manager');
     const port = environment(manager).get('PORT');
-    assert.ok(publishedPorts(manager).some((spec) => spec.endsWith(`:${port}`)), `manager must publish its PORT ${port}`);
+    assert.ok(
+      publishedPorts(manager).some((spec) => spec.endsWith(`:${port}`)),
+      `manager must publish its PORT ${port}`,
+    );
     const test = manager.healthcheck?.test;
-    assert.ok(Array.isArray(test) && test[0] === 'CMD' && test[1] === 'node', 'manager healthcheck: ["CMD", "node", ...] (no curl in slim images)');
+    assert.ok(
+      Array.isArray(test) && test[0] === 'CMD' && test[1] === 'node',
+      'manager healthcheck: ["CMD", "node", ...] (no curl in slim images)',
+    );
     const script = test.slice(2).join(' ');
     assert.ok(script.includes(`http://127.0.0.1:${port}/readyz`), 'manager healthcheck must hit /readyz on PORT');
     assert.ok(!script.includes('$'), 'a $ in a healthcheck is interpolated by Compose: write $$');
@@ -550,7 +623,10 @@ describe('docker-compose.yml', () => {
       for (const [dependency, { condition }] of Object.entries(svc.depends_on)) {
         assert.equal(condition, 'service_healthy', `${name} -> ${dependency}`);
         const target = service(dependency);
-        assert.ok(target.healthcheck?.test && target.healthcheck.disable !== true, `${dependency} has no healthcheck, so service_healthy never holds`);
+        assert.ok(
+          target.healthcheck?.test && target.healthcheck.disable !== true,
+          `${dependency} has no healthcheck, so service_healthy never holds`,
+        );
       }
     }
     assert.deepEqual(Object.keys(service('manager').depends_on ?? {}).sort(), ['postgres', 'rabbitmq']);
@@ -562,7 +638,10 @@ describe('docker-compose.yml', () => {
     for (const [name, svc] of Object.entries(compose.services)) {
       for (const mount of mounts(svc)) {
         if (isBindSource(mount.source)) {
-          assert.ok(existsSync(path.resolve(ROOT, mount.source)), `${name}: ${mount.source} does not exist in the repository`);
+          assert.ok(
+            existsSync(path.resolve(ROOT, mount.source)),
+            `${name}: ${mount.source} does not exist in the repository`,
+          );
         } else {
           assert.ok(declared.has(mount.source), `${name}: volume ${mount.source} is not declared under volumes:`);
         }
@@ -583,7 +662,11 @@ describe('rabbitmq service and deploy/rabbitmq/', () => {
     const data = mounts(rabbit).find((mount) => mount.target === '/var/lib/rabbitmq');
     assert.ok(data && !isBindSource(data.source), 'a named volume must hold /var/lib/rabbitmq');
     const published = publishedPorts(rabbit);
-    for (const port of ['5672', '15672']) assert.ok(published.some((spec) => spec.endsWith(`:${port}`)), `publish ${port}`);
+    for (const port of ['5672', '15672'])
+      assert.ok(
+        published.some((spec) => spec.endsWith(`:${port}`)),
+        `publish ${port}`,
+      );
   });
 
   it('is health-checked with rabbitmq-diagnostics', () => {
@@ -633,7 +716,8 @@ describe('rabbitmq service and deploy/rabbitmq/', () => {
     assert.ok(Number(heartbeat) <= 30, 'a dead service should be noticed within seconds');
     for (const app of APPS) {
       const appHeartbeat = environment(service(app)).get('AMQP_HEARTBEAT_S');
-      if (appHeartbeat !== undefined) assert.equal(appHeartbeat, heartbeat, `${app}: AMQP_HEARTBEAT_S differs from the broker's heartbeat`);
+      if (appHeartbeat !== undefined)
+        assert.equal(appHeartbeat, heartbeat, `${app}: AMQP_HEARTBEAT_S differs from the broker's heartbeat`);
     }
   });
 });
@@ -647,26 +731,41 @@ describe('postgres service', () => {
     const major = Number(match[1]);
     assert.ok(major >= 15, 'Postgres 15 or later');
     const env = environment(pg);
-    for (const name of ['POSTGRES_DB', 'POSTGRES_USER', 'POSTGRES_PASSWORD']) assert.ok(env.get(name), `postgres needs ${name}`);
+    for (const name of ['POSTGRES_DB', 'POSTGRES_USER', 'POSTGRES_PASSWORD'])
+      assert.ok(env.get(name), `postgres needs ${name}`);
     // The image moved its data directory in 18.
     const dataDir = major >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
     const data = mounts(pg).find((mount) => mount.target === dataDir);
     assert.ok(data && !isBindSource(data.source), `a named volume must hold ${dataDir}`);
-    assert.deepEqual(pg.healthcheck?.test, ['CMD', 'pg_isready', '-U', env.get('POSTGRES_USER'), '-d', env.get('POSTGRES_DB')]);
+    assert.deepEqual(pg.healthcheck?.test, [
+      'CMD',
+      'pg_isready',
+      '-U',
+      env.get('POSTGRES_USER'),
+      '-d',
+      env.get('POSTGRES_DB'),
+    ]);
   });
 });
 
 describe('Dockerfile', () => {
   const stages = dockerfile.stages;
-  const build = stages.find((stage) => stage.instructions.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args)));
+  const build = stages.find((stage) =>
+    stage.instructions.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args)),
+  );
 
   it('builds with npm ci + npm run build and ships a runtime stage with production dependencies only', () => {
     assert.ok(stages.length >= 2, 'multi-stage: a build stage and a runtime stage');
     assert.ok(build, 'no stage runs `npm run build`');
     assert.ok(build.name, 'the build stage needs a name for COPY --from');
-    assert.ok(build.instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)));
+    assert.ok(
+      build.instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)),
+    );
     assert.ok(finalStage && finalStage !== build, 'the last stage must be the runtime stage');
-    assert.ok(finalStage.instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args)), 'runtime: npm ci --omit=dev');
+    assert.ok(
+      finalStage.instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args)),
+      'runtime: npm ci --omit=dev',
+    );
     for (const stage of stages) {
       const major = /^node:(\d+)/.exec(stage.base);
       assert.ok(major && Number(major[1]) >= 20, `${stage.name ?? 'stage'}: base ${stage.base} is not node >= 20`);
@@ -689,8 +788,12 @@ describe('Dockerfile', () => {
         for (const source of copy.sources) {
           assert.ok(!/^https?:\/\//.test(source), `line ${copy.line}: no remote sources`);
           const found = expandSource(source);
-          assert.ok(found.length > 0, `Dockerfile line ${copy.line}: COPY source ${source} does not exist in the repository`);
-          for (const file of found) assert.ok(!ignoredByDocker(file), `Dockerfile line ${copy.line}: ${file} is excluded by .dockerignore`);
+          assert.ok(
+            found.length > 0,
+            `Dockerfile line ${copy.line}: COPY source ${source} does not exist in the repository`,
+          );
+          for (const file of found)
+            assert.ok(!ignoredByDocker(file), `Dockerfile line ${copy.line}: ${file} is excluded by .dockerignore`);
         }
       }
     }
@@ -702,10 +805,15 @@ describe('Dockerfile', () => {
     for (const stage of [build, finalStage]) {
       const npmCi = stage.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
       assert.ok(npmCi >= 0);
-      const before = copies({ ...stage, instructions: stage.instructions.slice(0, npmCi) }).filter((c) => c.from === undefined);
+      const before = copies({ ...stage, instructions: stage.instructions.slice(0, npmCi) }).filter(
+        (c) => c.from === undefined,
+      );
       const landed = new Set(before.flatMap((copy) => copy.sources.map((source) => landing(copy, source))));
       for (const file of ['package.json', 'package-lock.json', ...workspaces.map((ws) => `${ws}/package.json`)]) {
-        assert.ok(landed.has(path.posix.resolve(stage.workdir, file)), `${stage.name ?? 'stage'}: copy ${file} before npm ci`);
+        assert.ok(
+          landed.has(path.posix.resolve(stage.workdir, file)),
+          `${stage.name ?? 'stage'}: copy ${file} before npm ci`,
+        );
       }
     }
     for (const file of ['tsconfig.json', 'tsconfig.base.json']) {
@@ -717,17 +825,33 @@ describe('Dockerfile', () => {
       const expectedSource = path.posix.join(build.workdir, ws, 'dist');
       const expectedDest = path.posix.join(finalStage.workdir, ws, 'dist');
       assert.ok(
-        fromBuild.some((copy) => copy.sources.some((source) => path.posix.resolve('/', source) === expectedSource && landing(copy, source) === expectedDest)),
+        fromBuild.some((copy) =>
+          copy.sources.some(
+            (source) => path.posix.resolve('/', source) === expectedSource && landing(copy, source) === expectedDest,
+          ),
+        ),
         `runtime stage: COPY --from=${build.name} ${expectedSource} ${ws}/dist`,
       );
     }
   });
 
   it('.dockerignore keeps host builds and dependencies out of the context', () => {
-    for (const file of ['node_modules', 'libs/broker/node_modules', 'libs/broker/dist', 'apps/manager/dist', 'libs/broker/tsconfig.tsbuildinfo', '.git']) {
+    for (const file of [
+      'node_modules',
+      'libs/broker/node_modules',
+      'libs/broker/dist',
+      'apps/manager/dist',
+      'libs/broker/tsconfig.tsbuildinfo',
+      '.git',
+    ]) {
       assert.ok(ignoredByDocker(file), `.dockerignore should exclude ${file}`);
     }
-    for (const file of ['package.json', 'package-lock.json', 'libs/broker/src/index.ts', 'apps/manager/tsconfig.json']) {
+    for (const file of [
+      'package.json',
+      'package-lock.json',
+      'libs/broker/src/index.ts',
+      'apps/manager/tsconfig.json',
+    ]) {
       assert.ok(!ignoredByDocker(file), `.dockerignore must not exclude ${file}`);
     }
   });

@@ -34,7 +34,9 @@ describe('failover', () => {
     const killedAt = Date.now();
     victim.process.signal('SIGKILL');
     await waitUntilRunningOn(world, ids, () => survivor.id);
-    t.diagnostic(`kill -9: ${victimIds.length} observers all publishing on the survivor ${slowestArrival(world, victimIds, survivor.id, killedAt)} ms after the kill`);
+    t.diagnostic(
+      `kill -9: ${victimIds.length} observers all publishing on the survivor ${slowestArrival(world, victimIds, survivor.id, killedAt)} ms after the kill`,
+    );
 
     const dead = await waitFor('the manager to mark the service dead', async () => {
       const service = await world.service(victim.id);
@@ -56,7 +58,9 @@ describe('failover', () => {
     assert.deepEqual(exit, { code: 0, signal: null });
     const exitedAfter = Date.now() - stoppedAt;
     await waitUntilRunningOn(world, ids, () => survivor.id);
-    t.diagnostic(`SIGTERM: exit 0 after ${exitedAfter} ms; ${victimIds.length} observers all publishing on the survivor ${slowestArrival(world, victimIds, survivor.id, stoppedAt)} ms after the signal`);
+    t.diagnostic(
+      `SIGTERM: exit 0 after ${exitedAfter} ms; ${victimIds.length} observers all publishing on the survivor ${slowestArrival(world, victimIds, survivor.id, stoppedAt)} ms after the signal`,
+    );
 
     // Announced, not suspected: the manager knows at once why it is gone.
     const dead = await waitFor('the service to be Dead', async () => {
@@ -73,14 +77,18 @@ describe('failover', () => {
     const frozenAt = Date.now();
     victim.process.signal('SIGSTOP');
     await waitUntilRunningOn(world, ids, () => survivor.id, { timeoutMs: 30_000 });
-    t.diagnostic(`SIGSTOP: ${victimIds.length} observers all publishing on the survivor ${slowestArrival(world, victimIds, survivor.id, frozenAt)} ms after the freeze (AMQP heartbeat 1 s)`);
+    t.diagnostic(
+      `SIGSTOP: ${victimIds.length} observers all publishing on the survivor ${slowestArrival(world, victimIds, survivor.id, frozenAt)} ms after the freeze (AMQP heartbeat 1 s)`,
+    );
     for (const id of victimIds) await world.waitForStatus(id, 'Processing', survivor.id);
 
     victim.process.signal('SIGCONT');
     const resumedAt = Date.now();
-    await waitFor('the resumed service to abort what it no longer owns', () =>
-      victim.process.logged('aborted every observer delivered on it').length > 0 ||
-      victim.process.logged('process was frozen').length > 0,
+    await waitFor(
+      'the resumed service to abort what it no longer owns',
+      () =>
+        victim.process.logged('aborted every observer delivered on it').length > 0 ||
+        victim.process.logged('process was frozen').length > 0,
     );
     await assertNoDuplicates(world, ids, 2_000);
     for (const id of ids) assert.deepEqual(world.watch.runningOn(id, 300), [survivor.id]);
@@ -89,9 +97,13 @@ describe('failover', () => {
       assert.ok(last < resumedAt, `observer ${id} published from the resumed service after SIGCONT`);
     }
     // It reconnects as the same service and takes jobs again.
-    await waitFor('the resumed service to be Alive again', async () => (await world.service(victim.id)).status === 'Alive', {
-      timeoutMs: 15_000,
-    });
+    await waitFor(
+      'the resumed service to be Alive again',
+      async () => (await world.service(victim.id)).status === 'Alive',
+      {
+        timeoutMs: 15_000,
+      },
+    );
     await cleanUp(ids, [survivor, victim]);
   });
 });

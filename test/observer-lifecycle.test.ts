@@ -34,7 +34,10 @@ describe('observer lifecycle', () => {
     await world.waitForStatus(second, 'Processing', service.id);
     const waiting = await world.createTicker('waits-for-a-slot');
     // The broker holds it: a full service receives nothing more.
-    await waitFor('the extra job to be ready in the queue', async () => (await world.queueCounts(world.names.jobsQueue('default'))).messageCount === 1);
+    await waitFor(
+      'the extra job to be ready in the queue',
+      async () => (await world.queueCounts(world.names.jobsQueue('default'))).messageCount === 1,
+    );
     assert.equal((await world.observer(waiting)).status, 'Created');
     // `running` is what the service itself reports in its heartbeats.
     await waitFor('the service to report 2 running', async () => (await world.service(service.id)).running === 2);

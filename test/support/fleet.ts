@@ -39,15 +39,29 @@ export async function waitUntilRunningOn(
   return Date.now() - started;
 }
 
-/** Asserts, for `durationMs`, that no observer is seen from two services at once. */
-export async function assertNoDuplicates(world: World, ids: readonly string[], durationMs: number, windowMs = 250) {
+/**
+ * Watches for `durationMs` and fails if any observer ran on two services at once for longer than
+ * `toleranceMs` (judged from interleaved observations; tickers of `intervalMs`). Returns the
+ * longest double run seen.
+ */
+export async function assertNoDuplicates(
+  world: World,
+  ids: readonly string[],
+  durationMs: number,
+  { toleranceMs = 0, intervalMs = 100 } = {},
+): Promise<number> {
   const until = Date.now() + durationMs;
-  while (Date.now() < until) {
+  let longest = 0;
+  for (;;) {
     for (const id of ids) {
-      const on = world.watch.runningOn(id, windowMs);
-      if (on.length > 1) throw new Error(`observer ${id} runs on ${on.length} services at once: ${on.join(', ')}`);
+      const doubleRunMs = world.watch.doubleRunMs(id, 3 * intervalMs);
+      if (doubleRunMs > toleranceMs) {
+        throw new Error(`observer ${id} ran on two services at once for ${doubleRunMs} ms`);
+      }
+      longest = Math.max(longest, doubleRunMs);
     }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    if (Date.now() >= until) return longest;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

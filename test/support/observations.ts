@@ -2,6 +2,7 @@ import { connectWithRecovery, type RecoveringChannelModel } from '@vigil/broker'
 import { Observation, brokerNames, decodeMessage } from '@vigil/contracts';
 
 const quiet = { info() {}, warn() {}, error() {} };
+const HISTORY = 200;
 
 /**
  * The outside view of what runs where: every observation carries the id of the service that
@@ -12,6 +13,8 @@ export class ObservationWatch {
   private readonly seen = new Map<string, Map<string, number>>();
   /** `${observerId} ${serviceId}` → when first seen (ms). */
   private readonly first = new Map<string, number>();
+  /** observerId → recent observations, oldest first. */
+  private readonly history = new Map<string, { at: number; serviceId: string }[]>();
   private connection: RecoveringChannelModel | undefined;
 
   static async start(amqpUrl: string, prefix: string): Promise<ObservationWatch> {
@@ -44,6 +47,31 @@ export class ObservationWatch {
     byService.set(serviceId, now);
     const key = `${observerId} ${serviceId}`;
     if (!this.first.has(key)) this.first.set(key, now);
+    let recent = this.history.get(observerId);
+    if (!recent) this.history.set(observerId, (recent = []));
+    recent.push({ at: now, serviceId });
+    if (recent.length > HISTORY) recent.shift();
+  }
+
+  /**
+   * The longest time the observer ran on two services at once, among recent observations: a
+   * service that published, then another service published, then the first published again
+   * within `gapMs` (so it never stopped) ran alongside the other from the other's observation
+   * to its own last one. A clean move (all of one, then all of the other) counts 0.
+   */
+  doubleRunMs(observerId: string, gapMs: number): number {
+    const recent = this.history.get(observerId) ?? [];
+    let longest = 0;
+    for (let i = 0; i < recent.length; i++) {
+      const later = recent[i]!;
+      for (let j = i - 1; j >= 0 && later.at - recent[j]!.at <= gapMs; j--) {
+        if (recent[j]!.serviceId !== later.serviceId) continue;
+        const intruder = recent.slice(j + 1, i).find((o) => o.serviceId !== later.serviceId);
+        if (intruder) longest = Math.max(longest, later.at - intruder.at);
+        break;
+      }
+    }
+    return longest;
   }
 
   /** When the observer was first seen from `serviceId`, if ever. */

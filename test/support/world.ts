@@ -128,12 +128,22 @@ export class World {
 
   /** Creates a ticker observer and returns its id. */
   async createTicker(name: string, intervalMs = 100, pool?: string): Promise<string> {
-    const response = await this.api('POST', '/observers', { name, kind: 'ticker', params: { intervalMs }, ...(pool ? { pool } : {}) });
+    const response = await this.api('POST', '/observers', {
+      name,
+      kind: 'ticker',
+      params: { intervalMs },
+      ...(pool ? { pool } : {}),
+    });
     if (response.status !== 201) throw new Error(`create ${name}: ${response.status} ${JSON.stringify(response.body)}`);
     return String(response.body.id);
   }
 
-  async observer(id: string): Promise<{ status: string; serviceId: string | null; lastError: string | null; timeline: { event: string; serviceId: string | null; reason: string | null }[] }> {
+  async observer(id: string): Promise<{
+    status: string;
+    serviceId: string | null;
+    lastError: string | null;
+    timeline: { event: string; serviceId: string | null; reason: string | null }[];
+  }> {
     const response = await this.api<never>('GET', `/observers/${id}`);
     if (response.status !== 200) throw new Error(`GET observer ${id}: ${response.status}`);
     return response.body;
@@ -195,7 +205,11 @@ export class World {
       for (const pool of ['default', 'blue', 'green']) await channel.deleteQueue(this.names.jobsQueue(pool));
       await channel.deleteQueue(this.names.stateQueue);
       await channel.deleteQueue(this.names.deadLetterQueue);
-      for (const exchange of [this.names.controlExchange, this.names.observationsExchange, this.names.deadLetterExchange]) {
+      for (const exchange of [
+        this.names.controlExchange,
+        this.names.observationsExchange,
+        this.names.deadLetterExchange,
+      ]) {
         await channel.deleteExchange(exchange);
       }
     } finally {

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertNoDuplicates, createRunningTickers } from './support/fleet';
+import { startPrivateRabbit, type PrivateRabbit } from './support/private-rabbitmq';
+import { waitFor } from './support/wait';
+import { World } from './support/world';
+
+/** Every observer runs on exactly one live service, seen from outside. */
+async function waitUntilEachRunsOnce(world: World, ids: readonly string[], timeoutMs = 30_000) {
+  await waitFor(
+    'every observer to run exactly once',
+    () => ids.every((id) => world.watch.runningOn(id, 350).length === 1),
+    { timeoutMs },
+  );
+}
+
+describe('broker lost', { timeout: 240_000 }, () => {
+  let rabbit: PrivateRabbit;
+  let world: World;
+
+  before(async () => {
+    rabbit = await startPrivateRabbit();
+    world = await World.create({ amqpUrl: rabbit.url });
+    await world.startManager();
+  });
+  after(async () => {
+    await world?.close();
+    await rabbit?.destroy();
+  });
+
+  it('broker killed: services abort their observers, reconnect, re-announce and run them again; nothing lost', async () => {
+    const a = await world.startService('broker-a');
+    const b = await world.startService('broker-b');
+    const { ids } = await createRunningTickers(world, 'broker', 8);
+
+    await rabbit.kill();
+    for (const service of [a, b]) {
+      await waitFor(
+        `${service.name} to abort its observers`,
+        () => service.process.logged('aborted every observer delivered on it').length > 0,
+      );
+    }
+    await rabbit.start();
+    await waitUntilEachRunsOnce(world, ids);
+    await assertNoDuplicates(world, ids, 1_500);
+    for (const service of [a, b]) {
+      assert.ok(service.process.logged('observer service starting').length === 1, 'the same process, reconnected');
+      assert.ok(service.process.running);
+    }
+    // The manager reconnected too, and its view matches what runs.
+    for (const id of ids) {
+      await waitFor(`observer ${id} shown where it runs`, async () => {
+        const observer = await world.observer(id);
+        const on = world.watch.runningOn(id, 350);
+        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
+      });
+    }
+    assert.equal((await world.api('GET', '/observers?status=Created')).body.items instanceof Array, true);
+    // Deletes work after the reconnect.
+    for (const id of ids) assert.equal((await world.api('DELETE', `/observers/${id}`)).status, 202);
+    for (const id of ids) await world.waitForStatus(id, 'Deleted');
+    await a.process.kill();
+    await b.process.kill();
+  });
+
+  it('full blackout: everything killed, restarted in any order; each observer runs again exactly once', async () => {
+    const a = await world.startService('blackout-a');
+    const b = await world.startService('blackout-b');
+    const { ids } = await createRunningTickers(world, 'blackout', 6);
+
+    await Promise.all([a.process.kill(), b.process.kill(), world.manager?.kill(), rabbit.kill()]);
+    // Services first, while the broker is still down: they keep retrying.
+    const a2 = world.startService('blackout-a');
+    const b2 = world.startService('blackout-b');
+    await rabbit.start();
+    await Promise.all([a2, b2]);
+    await waitUntilEachRunsOnce(world, ids);
+    await world.startManager();
+    for (const id of ids) {
+      await waitFor(`observer ${id} shown where it runs`, async () => {
+        const observer = await world.observer(id);
+        const on = world.watch.runningOn(id, 350);
+        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
+      });
+    }
+    await assertNoDuplicates(world, ids, 1_000);
+  });
+});
