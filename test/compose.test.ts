@@ -397,7 +397,10 @@ const workspaces = rootPackage.workspaces
 /** The file an app's dist/<name>.js is compiled from, per the app's tsconfig (rootDir -> outDir). */
 function compiledFrom(appDir: string, distFile: string): string {
   const configPath = fromRoot(appDir, 'tsconfig.json');
-  const { config, error } = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file));
+  const { config, error } = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file)) as {
+    config: unknown;
+    error?: unknown;
+  };
   assert.equal(error, undefined, `${appDir}/tsconfig.json cannot be read`);
   const parsed = ts.parseJsonConfigFileContent(config, ts.sys, fromRoot(appDir));
   const outDir = parsed.options.outDir;
@@ -443,7 +446,11 @@ describe('docker-compose.yml', () => {
   });
 
   it(`is valid against the Compose Specification schema (${SCHEMA_PACKAGE} ${schemaPackageVersion})`, () => {
-    assert.match(String(composeSchema.$schema), /draft\/2019-09/, 'the schema changed dialect: revisit forAjv2019()');
+    assert.match(
+      JSON.stringify(composeSchema.$schema),
+      /draft\/2019-09/,
+      'the schema changed dialect: revisit forAjv2019()',
+    );
     const validate = composeValidator();
     const valid = validate(compose);
     assert.ok(valid, `schema errors:\n${JSON.stringify(validate.errors, null, 2)}`);

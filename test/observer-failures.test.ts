@@ -36,7 +36,7 @@ describe('observers that crash or will not stop', () => {
       const dead = await waitFor('the job in the dead-letter queue', () =>
         channel.get(world.names.deadLetterQueue, { noAck: true }),
       );
-      assert.equal(JSON.parse(dead.content.toString()).observerId, id);
+      assert.equal((JSON.parse(dead.content.toString()) as { observerId: string }).observerId, id);
       const deaths = dead.properties.headers?.['x-death'] as { queue: string; reason: string }[];
       assert.equal(deaths[0]?.queue, world.names.jobsQueue('default'));
       assert.equal(deaths[0]?.reason, 'rejected');

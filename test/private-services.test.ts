@@ -4,16 +4,16 @@
  * the shared services on 5672 / 5432 are still up afterwards.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import * as amqp from 'amqplib';
+import { connect, type ConfirmChannel } from '@vigil/broker';
 import { Client } from 'pg';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres';
 import { startPrivateRabbit, type PrivateRabbit } from './support/private-rabbitmq';
 
 function isPortOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connectTcp({ port, host: '127.0.0.1' });
     const done = (open: boolean) => {
       socket.destroy();
       resolve(open);
@@ -23,8 +23,8 @@ function isPortOpen(port: number): Promise<boolean> {
   });
 }
 
-async function withChannel<T>(url: string, use: (channel: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
-  const connection = await amqp.connect(url);
+async function withChannel<T>(url: string, use: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
+  const connection = await connect(url);
   try {
     return await use(await connection.createConfirmChannel());
   } finally {
@@ -36,7 +36,7 @@ async function query(url: string, sql: string, params: unknown[] = []): Promise<
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
-    return (await client.query(sql, params)).rows;
+    return (await client.query<Record<string, unknown>>(sql, params)).rows;
   } finally {
     await client.end();
   }
@@ -92,7 +92,7 @@ describe('private RabbitMQ', () => {
       });
 
       await rabbit.kill();
-      await assert.rejects(amqp.connect(url));
+      await assert.rejects(connect(url));
       await rabbit.start();
       await withChannel(url, async (channel) => {
         const message = await channel.get(queue, { noAck: true });
@@ -104,7 +104,7 @@ describe('private RabbitMQ', () => {
 
   it('applies consumerTimeoutMs (channel closed when a delivery is not acked)', { timeout: 30_000 }, async () => {
     assert.ok(rabbit);
-    const connection = await amqp.connect(rabbit.url);
+    const connection = await connect(rabbit.url);
     try {
       const channel = await connection.createChannel();
       await channel.assertQueue(queue, { durable: true });

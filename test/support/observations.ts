@@ -42,7 +42,7 @@ export class ObservationWatch {
     if (!decoded.ok) return;
     const { observerId, serviceId } = decoded.value;
     let byService = this.seen.get(observerId);
-    if (!byService) this.seen.set(observerId, (byService = new Map()));
+    if (!byService) this.seen.set(observerId, (byService = new Map<string, number>()));
     const now = Date.now();
     byService.set(serviceId, now);
     const key = `${observerId} ${serviceId}`;

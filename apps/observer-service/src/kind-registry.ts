@@ -19,7 +19,7 @@ export class KindRegistry {
   describe(): KindDescription[] {
     return [...this.kinds.values()].map((kind) => ({
       name: kind.name,
-      paramsSchema: z.toJSONSchema(kind.params, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+      paramsSchema: z.toJSONSchema(kind.params, { io: 'input', unrepresentable: 'any' }),
     }));
   }
 

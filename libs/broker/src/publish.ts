@@ -15,7 +15,7 @@ export function publishConfirmed(
       body,
       { contentType: 'application/json', persistent: true, ...options },
       (err: unknown) =>
-        err ? reject(err instanceof Error ? err : new Error(`publish nacked: ${String(err)}`)) : resolve(),
+        err ? reject(err instanceof Error ? err : new Error('the broker refused the message')) : resolve(),
     );
   });
 }

@@ -20,7 +20,7 @@ export interface ObserverContext<P> {
   /** 0 on the first run; n after n in-process restarts following a crash. */
   readonly attempt: number;
   /** Publishes `data` on the observations exchange (routing key `<kind>.<observerId>`). */
-  publish(data: unknown): void;
+  readonly publish: (data: unknown) => void;
   readonly log: KindLogger;
 }
 

@@ -43,7 +43,8 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use((req, res, next) => {
     const end = metrics.httpDuration.startTimer({ method: req.method });
     res.on('finish', () => {
-      const route = typeof req.route?.path === 'string' ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      const path = (req.route as { path?: unknown } | undefined)?.path;
+      const route = typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
       end({ route, status: String(res.statusCode) });
     });
     next();
