@@ -25,6 +25,8 @@ export interface WorldOptions {
   amqpUrl?: string;
   /** A Postgres server URL whose `test`-like database may create databases. */
   postgresUrl?: string;
+  /** Extra environment for every app of this world (e.g. QUEUE_TYPE). */
+  env?: Record<string, string>;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -55,8 +57,10 @@ export class World {
   apiUrl = '';
   watch!: ObservationWatch;
   private readonly postgresUrl: string;
+  private readonly extraEnv: Record<string, string>;
 
   private constructor(options: WorldOptions) {
+    this.extraEnv = options.env ?? {};
     this.amqpUrl = options.amqpUrl ?? SHARED_AMQP_URL;
     this.postgresUrl = options.postgresUrl ?? SHARED_POSTGRES_URL;
     const url = new URL(this.postgresUrl);
@@ -72,7 +76,7 @@ export class World {
   }
 
   commonEnv(): Record<string, string> {
-    return { ...FAST, AMQP_URL: this.amqpUrl, VIGIL_PREFIX: this.prefix };
+    return { ...FAST, AMQP_URL: this.amqpUrl, VIGIL_PREFIX: this.prefix, ...this.extraEnv };
   }
 
   async startManager(env: Record<string, string> = {}): Promise<AppProcess> {

@@ -120,9 +120,21 @@ export class Observers {
       await sql(this.db, `DELETE FROM observer_events WHERE observer_id = $1`, [id]);
       return { type: 'broker-unavailable', error: err instanceof Error ? err : new Error(String(err)) };
     }
-    await sql(this.db, `UPDATE observers SET job_published = true WHERE id = $1`, [id]);
-    const observer = await this.get(id);
-    if (!observer) throw new Error(`observer ${id} vanished right after it was created`);
+    // The job is out: from here the observer exists, whatever happens to this bookkeeping.
+    // (The first observer.started also sets the flag.)
+    await sql(this.db, `UPDATE observers SET job_published = true WHERE id = $1`, [id]).catch((err: unknown) =>
+      this.log.warn({ err, observerId: id }, 'could not mark the job published'),
+    );
+    const now = new Date().toISOString();
+    const observer: ObserverView = {
+      id,
+      ...input,
+      status: 'Created',
+      serviceId: null,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    };
     return { type: 'created', observer };
   }
 

@@ -319,6 +319,7 @@ export class ObserverService {
     });
     const hold: Hold = { run, session, message: msg };
     this.holds.set(job.observerId, hold);
+    this.adjustConsuming(session);
     log.info({ redelivered: msg.fields.redelivered }, 'observer started');
     void this.publishState({
       type: 'observer.started',

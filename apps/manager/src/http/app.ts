@@ -171,6 +171,9 @@ export function createApp(deps: AppDependencies): express.Express {
       sendProblem(res, 'invalid-request', `the body is not valid JSON: ${coerceError(err).message}`);
     } else if (type === 'entity.too.large') {
       sendProblem(res, 'payload-too-large', 'the body exceeds 256 kB');
+    } else if (isDatabaseUnavailable(err)) {
+      log.warn({ err: coerceError(err), method: req.method, url: req.originalUrl }, 'database unavailable');
+      sendProblem(res, 'database-unavailable', 'the database is unreachable; retry shortly');
     } else if (typeof status === 'number' && status >= 400 && status < 500) {
       sendProblem(res, status === 415 ? 'unsupported-media-type' : 'invalid-request', coerceError(err).message);
     } else {
@@ -180,4 +183,19 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   return app;
+}
+
+/** Connection failures and server shutdowns, as pg and typeorm report them. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, driverError, message } = err as { code?: unknown; driverError?: { code?: unknown }; message?: unknown };
+  const codes = [code, driverError?.code].filter((c): c is string => typeof c === 'string');
+  return (
+    codes.some(
+      (c) =>
+        ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03'].includes(c) ||
+        c.startsWith('08'),
+    ) ||
+    (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(message))
+  );
 }

@@ -12,6 +12,7 @@ export const PROBLEMS = {
   'invalid-params': { status: 422, title: 'The params do not fit the kind' },
   'no-service-for-pool': { status: 503, title: 'No service serves the pool' },
   'broker-unavailable': { status: 503, title: 'The broker is unavailable' },
+  'database-unavailable': { status: 503, title: 'The database is unavailable' },
   'not-ready': { status: 503, title: 'Not ready' },
   internal: { status: 500, title: 'Internal error' },
 } as const;

@@ -168,7 +168,8 @@ export class StateProjector {
     const status: ObserverStatus = current.status === 'OnDeleting' ? 'OnDeleting' : 'Processing';
     await sql(
       tx,
-      `UPDATE observers SET status = $2, service_id = $3, last_error = NULL, updated_at = now() WHERE id = $1`,
+      `UPDATE observers SET status = $2, service_id = $3, last_error = NULL, job_published = true, updated_at = now()
+       WHERE id = $1`,
       [e.observerId, status, e.serviceId],
     );
     const moved = current.service_id !== null && current.service_id !== e.serviceId;
