@@ -84,13 +84,14 @@ export class ManagerBroker {
     });
   }
 
-  async broadcastCancels(observerIds: readonly string[]): Promise<void> {
+  /** `deadLetter`: the holder dead-letters the job instead of dropping it (a crash loop). */
+  async broadcastCancels(observerIds: readonly string[], { deadLetter = false } = {}): Promise<void> {
     if (observerIds.length === 0) return;
     const session = this.requireSession();
     const requestedAt = new Date().toISOString();
     await Promise.all(
       observerIds.map((observerId) => {
-        const cancel: CancelMessage = { type: 'observer.cancel', observerId, requestedAt };
+        const cancel: CancelMessage = { type: 'observer.cancel', observerId, requestedAt, deadLetter };
         return publishConfirmed(session.publish, this.names.controlExchange, '', encodeMessage(cancel), {
           persistent: false,
         });

@@ -15,6 +15,12 @@ const schema = z.object({
   CANCEL_RETRY_MS: env.integer({ min: 10 }).default(5_000),
   /** A service silent for this many heartbeat intervals is marked dead. */
   HEARTBEAT_MISSES: env.integer({ min: 1 }).default(3),
+  /**
+   * An observer whose services die this many times (without a graceful stop) within
+   * CRASH_LOOP_WINDOW_MS while running it is in a crash loop: Failed, its job dead-lettered.
+   */
+  CRASH_LOOP_DEATHS: env.integer({ min: 1 }).default(5),
+  CRASH_LOOP_WINDOW_MS: env.integer({ min: 1 }).default(10 * 60_000),
 });
 
 export type ManagerEnv = z.infer<typeof schema>;

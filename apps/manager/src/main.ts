@@ -33,12 +33,15 @@ async function run(): Promise<void> {
   const metrics = createMetrics();
   const db = createDataSource(env.DATABASE_URL);
   await connectDatabase(db, log);
+  const crashLoop = { deaths: env.CRASH_LOOP_DEATHS, windowMs: env.CRASH_LOOP_WINDOW_MS };
 
   const consumer = new StateConsumer({
-    projector: new StateProjector(db),
+    projector: new StateProjector(db, crashLoop),
     onEffects: async (effects) => {
       await broker.broadcastCancels(effects.cancel);
+      await broker.broadcastCancels(effects.quarantine, { deadLetter: true });
       metrics.cancelsSent.inc({ why: 'runs-where-it-must-not' }, effects.cancel.length);
+      metrics.cancelsSent.inc({ why: 'crash-loop' }, effects.quarantine.length);
     },
     metrics,
     log,
@@ -61,6 +64,7 @@ async function run(): Promise<void> {
     intervalMs: env.RECONCILE_INTERVAL_MS,
     cancelRetryMs: env.CANCEL_RETRY_MS,
     heartbeatMisses: env.HEARTBEAT_MISSES,
+    crashLoop,
     stateCaughtUp: () => consumer.idle,
   });
   reconciler.start();

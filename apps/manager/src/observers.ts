@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { JobMessage } from '@vigil/contracts';
 import type { Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
-import type { ObserverStatus } from './db/entities';
+import type { ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
 import { recordTimeline } from './state/timeline';
 import { sql } from './db/sql';
@@ -140,15 +140,16 @@ export class Observers {
 
   /**
    * Broadcasts the cancel; the service holding the observer (or the one its job reaches next)
-   * stops it and reports back. A failed observer holds no job any more and is deleted at once.
+   * stops it and reports back. A failed observer holds no job any more and is deleted at once,
+   * unless it failed in a crash loop and its job is still out there.
    */
   async remove(id: string): Promise<DeleteResult> {
     const rows: ObserverRecord[] = await this.db.transaction(async (tx) => {
       const updated = await sql<ObserverRecord>(
         tx,
         `UPDATE observers SET
-           status = CASE WHEN status = 'Failed' THEN 'Deleted' ELSE 'OnDeleting' END,
-           cancel_sent_at = now(), updated_at = now()
+           status = CASE WHEN status = 'Failed' AND NOT quarantine_pending THEN 'Deleted' ELSE 'OnDeleting' END,
+           quarantine_pending = false, cancel_sent_at = now(), updated_at = now()
          WHERE id = $1 AND status IN ('Created', 'Processing', 'Failed')
          RETURNING ${COLUMNS}`,
         [id],

@@ -3,7 +3,7 @@ import type { JobMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
 import type { Metrics } from './metrics';
-import { markServiceDead } from './state/projector';
+import { markServiceDead, type CrashLoopPolicy } from './state/projector';
 import { sql } from './db/sql';
 
 export interface ReconcilerOptions {
@@ -14,6 +14,7 @@ export interface ReconcilerOptions {
   intervalMs: number;
   cancelRetryMs: number;
   heartbeatMisses: number;
+  crashLoop: CrashLoopPolicy;
   /** True once every state event delivered so far has been applied. */
   stateCaughtUp: () => boolean;
 }
@@ -72,7 +73,10 @@ export class Reconciler {
     );
     for (const service of silent) {
       const reason = `no heartbeat for ${heartbeatMisses} intervals`;
-      const marked = await db.transaction((tx) => markServiceDead(tx, service.id, reason));
+      const { marked, quarantined } = await db.transaction((tx) =>
+        markServiceDead(tx, service.id, reason, this.options.crashLoop),
+      );
+      await broker.broadcastCancels(quarantined, { deadLetter: true });
       if (marked) {
         metrics.servicesDeclaredDead.inc({ reason: 'silent' });
         log.warn({ serviceId: service.id, serviceName: service.name }, `service marked dead: ${reason}`);
@@ -80,18 +84,23 @@ export class Reconciler {
     }
   }
 
+  /** Cancels of deletes, and of crash loops whose job no service has dead-lettered yet. */
   private async retryCancels(): Promise<void> {
     const { db, broker, metrics, cancelRetryMs } = this.options;
-    const due = await sql<{ id: string }>(
+    const due = await sql<{ id: string; quarantine_pending: boolean }>(
       db,
       `UPDATE observers SET cancel_sent_at = now()
-       WHERE id IN (SELECT id FROM observers WHERE status = 'OnDeleting'
+       WHERE id IN (SELECT id FROM observers WHERE (status = 'OnDeleting' OR quarantine_pending)
                     AND cancel_sent_at < now() - make_interval(secs => $1 / 1000.0) LIMIT $2)
-       RETURNING id`,
+       RETURNING id, quarantine_pending`,
       [cancelRetryMs, BATCH],
     );
     if (due.length === 0) return;
-    await broker.broadcastCancels(due.map((row) => row.id));
+    await broker.broadcastCancels(due.filter((row) => !row.quarantine_pending).map((row) => row.id));
+    await broker.broadcastCancels(
+      due.filter((row) => row.quarantine_pending).map((row) => row.id),
+      { deadLetter: true },
+    );
     metrics.cancelsSent.inc({ why: 'retry' }, due.length);
   }
 

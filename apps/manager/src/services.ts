@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { KindDescription } from '@vigil/contracts';
-import type { ObserverStatus, ServiceStatus } from './db/entities';
+import type { ObserverStatus, ServiceStatus } from './db/statuses';
 import { sql } from './db/sql';
 
 export interface ServiceView {

@@ -2,8 +2,8 @@ import type { JobMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import { sleep, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
 
-/** Why a running observer was asked to stop. */
-export type StopCause = 'cancelled' | 'shutdown' | 'connection-lost';
+/** Why a running observer was asked to stop; `quarantined`: cancelled for a crash loop. */
+export type StopCause = 'cancelled' | 'quarantined' | 'shutdown' | 'connection-lost';
 
 export type RunOutcome =
   { type: 'stopped'; cause: StopCause; graceful: boolean } | { type: 'failed'; error: Error; attempts: number };

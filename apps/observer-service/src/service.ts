@@ -256,10 +256,11 @@ export class ObserverService {
     const job = decoded.value;
     const log = this.log.child({ observerId: job.observerId, observer: job.name, kind: job.kind });
 
-    if (this.cancels.has(job.observerId)) {
-      log.info({}, 'job of a cancelled observer; dropping it');
-      this.settle(session, msg, 'ack');
-      this.reportStopped(job.observerId, true, undefined);
+    const cancel = this.cancels.get(job.observerId);
+    if (cancel) {
+      log.info({ deadLetter: cancel.deadLetter }, 'job of a cancelled observer; not starting it');
+      this.settle(session, msg, cancel.deadLetter ? 'dead-letter' : 'ack');
+      this.reportStopped(job.observerId, cancel.deadLetter ? 'crash-loop' : 'cancelled', true, undefined);
       return;
     }
     const existing = this.holds.get(job.observerId);
@@ -355,7 +356,11 @@ export class ObserverService {
       switch (outcome.cause) {
         case 'cancelled':
           this.settle(session, message, 'ack');
-          if (session.alive) this.reportStopped(observerId, outcome.graceful, hold.abortLatencyMs);
+          if (session.alive) this.reportStopped(observerId, 'cancelled', outcome.graceful, hold.abortLatencyMs);
+          break;
+        case 'quarantined':
+          this.settle(session, message, 'dead-letter');
+          if (session.alive) this.reportStopped(observerId, 'crash-loop', outcome.graceful, hold.abortLatencyMs);
           break;
         case 'shutdown':
           this.settle(session, message, 'requeue');
@@ -379,20 +384,25 @@ export class ObserverService {
       this.log.warn({ error: decoded.error }, 'invalid control message; dropped');
       return;
     }
-    const { observerId } = decoded.value;
-    this.cancels.remember(observerId);
+    const { observerId, deadLetter } = decoded.value;
+    this.cancels.remember(observerId, { deadLetter });
     const hold = this.holds.get(observerId);
     if (!hold || hold.run.stopCause) return;
-    hold.run.stop('cancelled');
+    hold.run.stop(deadLetter ? 'quarantined' : 'cancelled');
     hold.abortLatencyMs = performance.now() - receivedAt;
   }
 
-  private reportStopped(observerId: string, graceful: boolean, abortLatencyMs: number | undefined): void {
+  private reportStopped(
+    observerId: string,
+    reason: 'cancelled' | 'crash-loop',
+    graceful: boolean,
+    abortLatencyMs: number | undefined,
+  ): void {
     void this.publishState({
       type: 'observer.stopped',
       ...this.eventBase(),
       observerId,
-      reason: 'cancelled',
+      reason,
       graceful,
       ...(abortLatencyMs === undefined ? {} : { abortLatencyMs }),
     }).catch((err: unknown) => this.warnBroker(err, 'report observer.stopped'));

@@ -6,6 +6,11 @@ export const CancelMessage = z.object({
   type: z.literal('observer.cancel'),
   observerId: ObserverId,
   requestedAt: Timestamp,
+  /**
+   * Dead-letter the job instead of dropping it: the manager found the observer in a crash
+   * loop (its services kept dying while running it) and keeps the job for inspection.
+   */
+  deadLetter: z.boolean().default(false),
 });
 export type CancelMessage = z.infer<typeof CancelMessage>;
 

@@ -62,7 +62,8 @@ export const ObserverStopped = z.object({
   type: z.literal('observer.stopped'),
   ...eventBase,
   observerId: ObserverId,
-  reason: z.literal('cancelled'),
+  /** `crash-loop`: stopped on the manager's word and its job dead-lettered. */
+  reason: z.enum(['cancelled', 'crash-loop']),
   /** False when the observer ignored its AbortSignal past the stop timeout. */
   graceful: z.boolean(),
   /** Milliseconds from the cancel's arrival at the service to the AbortSignal firing. */

@@ -1,14 +1,13 @@
-import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { entities } from './entities';
 import { Initial1764000000000 } from './migrations/1764000000000-initial';
+import { CrashLoops1764000000001 } from './migrations/1764000000001-crash-loops';
 
+/** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
-    entities,
-    migrations: [Initial1764000000000],
+    migrations: [Initial1764000000000, CrashLoops1764000000001],
     migrationsRun: true,
     synchronize: false,
     // pg pool: a failed connection is dropped and the next query opens a new one, so the

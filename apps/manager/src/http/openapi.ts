@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/entities';
+import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/statuses';
 import { CreateObserverBody } from './schemas';
 
 const problem = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_POOL, KindName, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
-import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/entities';
+import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/statuses';
 
 export const CreateObserverBody = z.strictObject({
   name: ObserverName,

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { StateEvent, StateEventOf } from '@vigil/contracts';
-import type { ObserverStatus } from '../db/entities';
+import type { ObserverStatus } from '../db/statuses';
 import { recordTimeline } from './timeline';
 import { sql } from '../db/sql';
 
@@ -8,6 +8,14 @@ import { sql } from '../db/sql';
 export interface Effects {
   /** Observers that run where they must not (deleted, being deleted, or unknown): cancel them. */
   cancel: string[];
+  /** Observers found in a crash loop: cancel them and dead-letter their jobs. */
+  quarantine: string[];
+}
+
+/** When an observer counts as killing the services that run it. */
+export interface CrashLoopPolicy {
+  deaths: number;
+  windowMs: number;
 }
 
 /**
@@ -17,11 +25,14 @@ export interface Effects {
  * claim observers that are waiting or recorded on a service that is gone.
  */
 export class StateProjector {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly crashLoop: CrashLoopPolicy,
+  ) {}
 
   apply(event: StateEvent): Promise<Effects> {
     return this.db.transaction(async (tx) => {
-      const effects: Effects = { cancel: [] };
+      const effects: Effects = { cancel: [], quarantine: [] };
       switch (event.type) {
         case 'service.born':
           await this.serviceBorn(tx, event, effects);
@@ -30,7 +41,7 @@ export class StateProjector {
           await this.serviceHeartbeat(tx, event, effects);
           break;
         case 'service.died':
-          await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`);
+          await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`, undefined);
           break;
         case 'observer.started':
           await this.observerStarted(tx, event, effects);
@@ -53,7 +64,10 @@ export class StateProjector {
       `SELECT id FROM services WHERE name = $1 AND id <> $2 AND status = 'Alive'`,
       [e.name, e.serviceId],
     );
-    for (const { id } of replaced) await markServiceDead(tx, id, `replaced by ${e.serviceId} (same name)`);
+    for (const { id } of replaced) {
+      const { quarantined } = await markServiceDead(tx, id, `replaced by ${e.serviceId} (same name)`, this.crashLoop);
+      effects.quarantine.push(...quarantined);
+    }
 
     await sql(
       tx,
@@ -155,9 +169,9 @@ export class StateProjector {
     e: StateEventOf<'observer.started'>,
     effects: Effects,
   ): Promise<void> {
-    const rows = await sql<{ status: ObserverStatus; service_id: string | null }>(
+    const rows = await sql<{ status: ObserverStatus; service_id: string | null; quarantine_pending: boolean }>(
       tx,
-      `SELECT status, service_id FROM observers WHERE id = $1 FOR UPDATE`,
+      `SELECT status, service_id, quarantine_pending FROM observers WHERE id = $1 FOR UPDATE`,
       [e.observerId],
     );
     const current = rows[0];
@@ -165,10 +179,16 @@ export class StateProjector {
       effects.cancel.push(e.observerId);
       return;
     }
+    if (current.quarantine_pending) {
+      // Found in a crash loop and started again before any service heard so: tell it now.
+      effects.quarantine.push(e.observerId);
+      return;
+    }
     const status: ObserverStatus = current.status === 'OnDeleting' ? 'OnDeleting' : 'Processing';
     await sql(
       tx,
-      `UPDATE observers SET status = $2, service_id = $3, last_error = NULL, job_published = true, updated_at = now()
+      `UPDATE observers SET status = $2, service_id = $3, last_error = NULL, job_published = true, updated_at = now(),
+              recent_services = array_append(array_remove(recent_services, $3::uuid), $3::uuid)
        WHERE id = $1`,
       [e.observerId, status, e.serviceId],
     );
@@ -187,20 +207,25 @@ export class StateProjector {
   }
 
   private async observerStopped(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
-    const updated = await sql<unknown>(
+    // A crash-loop stop leaves the observer Failed (its job dead-lettered) unless a delete
+    // came meanwhile; a cancel ends it Deleted.
+    const updated = await sql<{ status: ObserverStatus }>(
       tx,
-      `UPDATE observers SET status = 'Deleted', service_id = NULL, updated_at = now()
-       WHERE id = $1 AND status <> 'Deleted' RETURNING id`,
-      [e.observerId],
+      `UPDATE observers SET
+         status = CASE WHEN $2 = 'crash-loop' AND status NOT IN ('OnDeleting', 'Deleted') THEN 'Failed' ELSE 'Deleted' END,
+         service_id = NULL, quarantine_pending = false, updated_at = now()
+       WHERE id = $1 AND status <> 'Deleted' RETURNING status`,
+      [e.observerId, e.reason],
     );
-    if (updated.length === 0) return;
+    const row = updated[0];
+    if (!row) return;
     const latency =
       e.abortLatencyMs === undefined ? '' : `, signal fired ${e.abortLatencyMs.toFixed(2)} ms after the cancel arrived`;
     await recordTimeline(tx, [
       {
         observerId: e.observerId,
-        event: 'deleted',
-        status: 'Deleted',
+        event: row.status === 'Deleted' ? 'deleted' : 'dead-lettered',
+        status: row.status,
         serviceId: e.serviceId,
         reason: `${e.reason}${e.graceful ? '' : ' (ignored its AbortSignal past the stop timeout)'}${latency}`,
       },
@@ -231,16 +256,56 @@ export class StateProjector {
   }
 }
 
-/** Marks a service dead and puts what it ran back to waiting. */
-export async function markServiceDead(tx: EntityManager, serviceId: string, reason: string): Promise<boolean> {
+/**
+ * Marks a service dead and puts what it ran back to waiting. A death without a graceful stop
+ * (`crashLoop` given) counts against every observer it ran recently; one that reaches the
+ * policy's count is Failed and returned, for its job to be dead-lettered.
+ */
+export async function markServiceDead(
+  tx: EntityManager,
+  serviceId: string,
+  reason: string,
+  crashLoop: CrashLoopPolicy | undefined,
+): Promise<{ marked: boolean; quarantined: string[] }> {
   const updated = await sql<unknown>(
     tx,
     `UPDATE services SET status = 'Dead', died_at = now(), death_reason = $2, running = 0, free_slots = 0
      WHERE id = $1 AND status = 'Alive' RETURNING id`,
     [serviceId, reason],
   );
+  const quarantined = crashLoop ? await countCrashDeaths(tx, serviceId, crashLoop) : [];
   await releaseObservers(tx, serviceId, [], `service dead: ${reason}`);
-  return updated.length > 0;
+  return { marked: updated.length > 0, quarantined };
+}
+
+async function countCrashDeaths(tx: EntityManager, serviceId: string, policy: CrashLoopPolicy): Promise<string[]> {
+  const counted = await sql<{ id: string; crash_deaths: number }>(
+    tx,
+    `UPDATE observers SET
+       crash_deaths = CASE WHEN crash_window_started_at > now() - make_interval(secs => $2 / 1000.0)
+                           THEN crash_deaths + 1 ELSE 1 END,
+       crash_window_started_at = CASE WHEN crash_window_started_at > now() - make_interval(secs => $2 / 1000.0)
+                                      THEN crash_window_started_at ELSE now() END,
+       recent_services = array_remove(recent_services, $1::uuid)
+     WHERE recent_services @> ARRAY[$1::uuid] AND status IN ('Created', 'Processing')
+     RETURNING id, crash_deaths`,
+    [serviceId, policy.windowMs],
+  );
+  const looping = counted.filter((row) => row.crash_deaths >= policy.deaths).map((row) => row.id);
+  if (looping.length === 0) return [];
+  const error = `crash loop: ${policy.deaths} services died while running it within ${policy.windowMs / 1000} s`;
+  await sql(
+    tx,
+    `UPDATE observers SET status = 'Failed', service_id = NULL, last_error = $2, quarantine_pending = true,
+            cancel_sent_at = now(), updated_at = now()
+     WHERE id = ANY($1::uuid[])`,
+    [looping, error],
+  );
+  await recordTimeline(
+    tx,
+    looping.map((id) => ({ observerId: id, event: 'failed', status: 'Failed', serviceId, reason: error })),
+  );
+  return looping;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { ObserverStatus } from '../db/entities';
+import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
 
 export interface TimelineEntry {
