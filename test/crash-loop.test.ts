@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect } from '@vigil/broker';
 import { waitFor } from './support/wait';
 import { World, type ServiceHandle } from './support/world';
 
@@ -39,16 +38,7 @@ describe('an observer that kills the services running it', () => {
     assert.ok(restarts >= 2, `services were restarted ${restarts} times`);
 
     // The job ends in the dead-letter queue, and nothing runs it any more.
-    const connection = await connect(world.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      const dead = await waitFor('the job in the dead-letter queue', () =>
-        channel.get(world.names.deadLetterQueue, { noAck: true }),
-      );
-      assert.equal((JSON.parse(dead.content.toString()) as { observerId: string }).observerId, id);
-    } finally {
-      await connection.close();
-    }
+    assert.equal((await world.takeDeadLetter()).job.observerId, id);
     await world.waitForStatus(id, 'Failed', null);
     const survivors = [...fleet.values()];
     await new Promise((resolve) => setTimeout(resolve, 1_000));

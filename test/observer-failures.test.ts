@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect } from '@vigil/broker';
-import { waitFor } from './support/wait';
 import { World, type ServiceHandle } from './support/world';
 
 describe('observers that crash or will not stop', () => {
@@ -30,19 +28,10 @@ describe('observers that crash or will not stop', () => {
     assert.equal(service.process.logged('observer crashed; restarting').length, 3);
 
     // Dead-lettered, not redelivered forever: the job sits in the dead-letter queue.
-    const connection = await connect(world.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      const dead = await waitFor('the job in the dead-letter queue', () =>
-        channel.get(world.names.deadLetterQueue, { noAck: true }),
-      );
-      assert.equal((JSON.parse(dead.content.toString()) as { observerId: string }).observerId, id);
-      const deaths = dead.properties.headers?.['x-death'] as { queue: string; reason: string }[];
-      assert.equal(deaths[0]?.queue, world.names.jobsQueue('default'));
-      assert.equal(deaths[0]?.reason, 'rejected');
-    } finally {
-      await connection.close();
-    }
+    const dead = await world.takeDeadLetter();
+    assert.equal(dead.job.observerId, id);
+    assert.equal(dead.deaths[0]?.queue, world.names.jobsQueue('default'));
+    assert.equal(dead.deaths[0]?.reason, 'rejected');
     assert.equal((await world.queueCounts(world.names.jobsQueue('default'))).messageCount, 0);
 
     // A failed observer holds no job: deleting it is immediate.

@@ -183,6 +183,23 @@ export class World {
     }
   }
 
+  /** Waits for the next message in the dead-letter queue and takes it: its job and why it died. */
+  async takeDeadLetter(): Promise<{ job: { observerId?: string }; deaths: { queue: string; reason: string }[] }> {
+    const connection = await connect(this.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await waitFor('a message in the dead-letter queue', () =>
+        channel.get(this.names.deadLetterQueue, { noAck: true }),
+      );
+      return {
+        job: JSON.parse(dead.content.toString()) as { observerId?: string },
+        deaths: (dead.properties.headers?.['x-death'] ?? []),
+      };
+    } finally {
+      await connection.close();
+    }
+  }
+
   /** Publishes raw bytes to a queue (for garbage-input tests). */
   async publishRaw(queue: string, body: Buffer | string): Promise<void> {
     const connection = await connect(this.amqpUrl);
