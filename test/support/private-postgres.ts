@@ -14,7 +14,7 @@
  * Processes are identified by their working directory (every postgres process chdirs into its
  * data directory), and we only ever signal processes whose cwd is our own data directory.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import {
   access,
@@ -29,18 +29,29 @@ import {
   realpath,
   rm,
 } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
+import {
+  SYSTEM_PATH,
+  type SystemUser,
+  canBind,
+  execFileAsync,
+  isPortOpen,
+  listPids,
+  lookupUser,
+  pickFreePort,
+  pollUntil,
+  processState,
+  signal,
+  tail,
+} from './host';
 
-const execFileAsync = promisify(execFile);
-
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Starts in well under a second; the deadline only matters when something is wrong. */
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
+/** Start and stop take well under a second, so poll often. */
+const POLL_MS = 50;
 
 export interface PrivatePostgres {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust auth, no password) */
@@ -160,7 +171,7 @@ class PrivatePostgresServer implements PrivatePostgres {
       await log.close();
     }
 
-    await waitFor(
+    await pollUntil(
       `private Postgres to accept connections on 127.0.0.1:${this.port}`,
       START_TIMEOUT_MS,
       async () => {
@@ -173,6 +184,7 @@ class PrivatePostgresServer implements PrivatePostgres {
         return lockFile.split('\n')[7]?.trim() === 'ready' && (await isPortOpen(this.port));
       },
       () => this.diagnostics(),
+      POLL_MS,
     );
   }
 
@@ -238,7 +250,7 @@ class PrivatePostgresServer implements PrivatePostgres {
   }
 
   private async waitUntilDown(how: string, killStragglers: boolean): Promise<void> {
-    await waitFor(
+    await pollUntil(
       `private Postgres on port ${this.port} to go down after ${how}`,
       STOP_TIMEOUT_MS,
       async () => {
@@ -247,6 +259,7 @@ class PrivatePostgresServer implements PrivatePostgres {
         return pids.length === 0 && !(await isPortOpen(this.port));
       },
       () => this.diagnostics(),
+      POLL_MS,
     );
   }
 
@@ -294,93 +307,4 @@ async function findPostgresBinDir(): Promise<string> {
     if (usable) return binDir;
   }
   throw new Error(`no PostgreSQL server binaries found under ${root}/<version>/bin`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small process / port helpers (same as in private-rabbitmq.ts; each support file stands alone).
-
-interface SystemUser {
-  uid: number;
-  gid: number;
-}
-
-async function lookupUser(name: string): Promise<SystemUser> {
-  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([
-    execFileAsync('id', ['-u', name]),
-    execFileAsync('id', ['-g', name]),
-  ]);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
-}
-
-/**
- * A random port below the kernel's ephemeral range (32768+): the server keeps its port across
- * restarts, and an ephemeral port could be taken by some outgoing connection in between.
- */
-async function pickFreePort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (await canBind(port)) return port;
-  }
-  throw new Error('could not find a free TCP port in 20000-32000');
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-function isPortOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.setTimeout(1000);
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Poll `condition` until true; on timeout fail with the diagnostics (log tail). */
-async function waitFor(
-  what: string,
-  timeoutMs: number,
-  condition: () => Promise<boolean>,
-  diagnostics: () => Promise<string>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${await diagnostics()}`);
-    await delay(50);
-  }
-}
-
-async function listPids(): Promise<number[]> {
-  return (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
-}
-
-/** Zombies count as dead: PID 1 on this machine reaps orphans only after a long delay. */
-async function processState(pid: number): Promise<'alive' | 'dead'> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === '' || state === 'Z' || state === 'X' ? 'dead' : 'alive';
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
-async function tail(file: string, lines = 40): Promise<string> {
-  const text = await readFile(file, 'utf8').catch((error: Error) => `(cannot read: ${error.message})`);
-  return text.split('\n').slice(-lines).join('\n');
 }

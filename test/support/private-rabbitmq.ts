@@ -16,23 +16,34 @@
  * Runs as root; the server and rabbitmqctl run as the `rabbitmq` user (uid/gid on spawn),
  * like the Debian wrapper does, and the temp directory is owned by that user.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
+import {
+  SYSTEM_PATH,
+  type SystemUser,
+  canBind,
+  execFileAsync,
+  isPortOpen,
+  listPids,
+  lookupUser,
+  pickFreePort,
+  pollUntil,
+  processState,
+  signal,
+  tail,
+} from './host';
 
 /** Real scripts behind the /usr/sbin wrappers; the wrappers `su` and re-quote arguments. */
 const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** A node boots in 5-7 s here; be generous for loaded CI machines. */
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 60_000;
+/** Boot and shutdown take seconds; polling more often only adds load. */
+const POLL_MS = 100;
 /** Environment markers that identify processes belonging to one private node. */
 const SERVER_MARKER = 'VIGIL_PRIVATE_RABBIT_DIR';
 const CLI_MARKER = 'VIGIL_PRIVATE_RABBIT_CLI_DIR';
@@ -61,7 +72,9 @@ export interface PrivateRabbit {
 
 export async function startPrivateRabbit(options: PrivateRabbitOptions = {}): Promise<PrivateRabbit> {
   const user = await lookupUser('rabbitmq');
-  const [port, distPort] = await pickFreePorts();
+  // AMQP and Erlang distribution ports, kept for the node's lifetime (restarts included).
+  const port = await pickFreePort();
+  const distPort = await pickFreePort([port]);
   const dir = await mkdtemp(join(tmpdir(), 'vigil-rabbit-'));
   const node = new PrivateRabbitNode(
     dir,
@@ -191,7 +204,7 @@ class PrivateRabbitNode implements PrivateRabbit {
       await consoleLog.close();
     }
 
-    await waitFor(
+    await pollUntil(
       `${this.nodeName} to accept AMQP connections on 127.0.0.1:${this.port}`,
       START_TIMEOUT_MS,
       async () => {
@@ -203,6 +216,7 @@ class PrivateRabbitNode implements PrivateRabbit {
         return isPortOpen(this.port);
       },
       () => this.diagnostics(),
+      POLL_MS,
     );
     // The listener opens late in boot; await_startup also covers the remaining boot steps.
     await this.ctl(['await_startup', '--timeout', String(START_TIMEOUT_MS / 1000)], START_TIMEOUT_MS + 10_000);
@@ -237,7 +251,7 @@ class PrivateRabbitNode implements PrivateRabbit {
       return env.includes(`${SERVER_MARKER}=${this.dir}`) || env.includes(`${CLI_MARKER}=${this.dir}`);
     };
     const graceUntil = Date.now() + 3000;
-    await waitFor(
+    await pollUntil(
       `all processes of ${this.nodeName} to exit`,
       STOP_TIMEOUT_MS,
       async () => {
@@ -251,6 +265,7 @@ class PrivateRabbitNode implements PrivateRabbit {
         return remaining === 0;
       },
       () => this.diagnostics(),
+      POLL_MS,
     );
     await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
@@ -274,7 +289,7 @@ class PrivateRabbitNode implements PrivateRabbit {
   /** Down means: VM exited, AMQP port closed and the name released in epmd (else a restart fails). */
   private async waitUntilDown(pid: number, how: string): Promise<void> {
     const shortName = this.nodeName.split('@')[0] ?? this.nodeName;
-    await waitFor(
+    await pollUntil(
       `${this.nodeName} (pid ${pid}) to go down after ${how}`,
       STOP_TIMEOUT_MS,
       async () =>
@@ -282,6 +297,7 @@ class PrivateRabbitNode implements PrivateRabbit {
         !(await isPortOpen(this.port)) &&
         !(await epmdNames()).includes(shortName),
       () => this.diagnostics(),
+      POLL_MS,
     );
   }
 
@@ -341,56 +357,7 @@ class PrivateRabbitNode implements PrivateRabbit {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Small process / port helpers (deliberately dependency-free).
-
-interface SystemUser {
-  uid: number;
-  gid: number;
-}
-
-async function lookupUser(name: string): Promise<SystemUser> {
-  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([
-    execFileAsync('id', ['-u', name]),
-    execFileAsync('id', ['-g', name]),
-  ]);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
-}
-
-/**
- * Random ports below the kernel's ephemeral range (32768+): the node keeps its ports across
- * restarts, and an ephemeral port could be taken by some outgoing connection in between.
- */
-async function pickFreePorts(): Promise<[amqp: number, dist: number]> {
-  const ports: number[] = [];
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (!ports.includes(port) && (await canBind(port))) ports.push(port);
-    if (ports.length === 2) return [ports[0] ?? port, port];
-  }
-  throw new Error('could not find two free TCP ports in 20000-32000');
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-function isPortOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.setTimeout(1000);
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-  });
-}
+// RabbitMQ-specific host helpers; the generic ones are in host.ts.
 
 /** Node names registered in the (shared) epmd, via its NAMES_REQ request. No epmd: no names. */
 function epmdNames(): Promise<string[]> {
@@ -408,45 +375,7 @@ function epmdNames(): Promise<string[]> {
   });
 }
 
-/** Poll `condition` until true; on timeout fail with the diagnostics (log tails). */
-async function waitFor(
-  what: string,
-  timeoutMs: number,
-  condition: () => Promise<boolean>,
-  diagnostics: () => Promise<string>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${await diagnostics()}`);
-    await delay(100);
-  }
-}
-
-async function listPids(): Promise<number[]> {
-  return (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
-}
-
-/** Zombies count as dead: PID 1 on this machine reaps orphans only after a long delay. */
-async function processState(pid: number): Promise<'alive' | 'dead'> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === '' || state === 'Z' || state === 'X' ? 'dead' : 'alive';
-}
-
+/** Our processes are recognised by the marker variable we put in their environment. */
 async function readEnviron(pid: number): Promise<string[]> {
   return (await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '')).split('\0');
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
-async function tail(file: string, lines = 40): Promise<string> {
-  const text = await readFile(file, 'utf8').catch((error: Error) => `(cannot read: ${error.message})`);
-  return text.split('\n').slice(-lines).join('\n');
 }

@@ -193,7 +193,7 @@ export class World {
       );
       return {
         job: JSON.parse(dead.content.toString()) as { observerId?: string },
-        deaths: (dead.properties.headers?.['x-death'] ?? []),
+        deaths: dead.properties.headers?.['x-death'] ?? [],
       };
     } finally {
       await connection.close();

@@ -254,6 +254,11 @@ export class ObserverService {
       return;
     }
     const job = decoded.value;
+    if (this.stopping) {
+      // Delivered before the consumer was cancelled: hand it straight to another service.
+      this.settle(session, msg, 'requeue');
+      return;
+    }
     const log = this.log.child({ observerId: job.observerId, observer: job.name, kind: job.kind });
 
     const cancel = this.cancels.get(job.observerId);

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
+import { isDatabaseUnavailable } from '../db/errors';
 import type { Metrics } from '../metrics';
 import type { Observers } from '../observers';
 import type { Services } from '../services';
@@ -183,19 +184,4 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   return app;
-}
-
-/** Connection failures and server shutdowns, as pg and typeorm report them. */
-function isDatabaseUnavailable(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const { code, driverError, message } = err as { code?: unknown; driverError?: { code?: unknown }; message?: unknown };
-  const codes = [code, driverError?.code].filter((c): c is string => typeof c === 'string');
-  return (
-    codes.some(
-      (c) =>
-        ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03'].includes(c) ||
-        c.startsWith('08'),
-    ) ||
-    (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(message))
-  );
 }

@@ -1,6 +1,7 @@
 import { StateEvent, decodeMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { StateDelivery } from '../broker';
+import { isDatabaseUnavailable } from '../db/errors';
 import type { Metrics } from '../metrics';
 import type { Effects, StateProjector } from './projector';
 
@@ -14,11 +15,15 @@ export interface StateConsumerOptions {
 
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
+/** Failures other than a database outage: likely the event itself, so it may not block the queue. */
+const MAX_OTHER_FAILURES = 5;
 
 /**
  * Applies state messages one at a time, in queue order, acking each once applied. A message
  * that fails validation is dead-lettered; one that cannot be applied because the database is
  * away is retried until it can, holding the queue behind it so nothing is applied out of order.
+ * One that keeps failing otherwise is dead-lettered after a few tries, so it cannot stall the
+ * manager.
  */
 export class StateConsumer {
   private readonly pending: StateDelivery[] = [];
@@ -65,6 +70,7 @@ export class StateConsumer {
       return;
     }
     const event = decoded.value;
+    let otherFailures = 0;
     for (let delayMs = RETRY_MIN_MS; !this.stopped; delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)) {
       try {
         const effects = await this.options.projector.apply(event);
@@ -80,6 +86,11 @@ export class StateConsumer {
         settle(() => delivery.ack(), log);
         return;
       } catch (err) {
+        if (!isDatabaseUnavailable(err) && ++otherFailures >= MAX_OTHER_FAILURES) {
+          log.error({ err: coerceError(err), event }, 'a state event keeps failing to apply; dead-lettering it');
+          settle(() => delivery.reject(), log);
+          return;
+        }
         log.error(
           { err: coerceError(err), type: event.type, retryInMs: delayMs },
           'could not apply a state event; retrying',
