@@ -179,6 +179,38 @@ describe('bad input', () => {
     await world.waitForStatus(id, 'Deleted');
   });
 
+  it('a valid state event the database cannot apply is dead-lettered after a few tries, not retried forever', async () => {
+    const before = (await world.queueCounts(world.names.deadLetterQueue)).messageCount;
+    const now = new Date().toISOString();
+    // Valid by the contract, but Postgres has no year 0: the insert fails every time.
+    const poison = {
+      type: 'service.born',
+      serviceId: randomUUID(),
+      at: now,
+      name: 'poison',
+      capacity: 1,
+      pools: ['default'],
+      kinds: [],
+      version: '0',
+      host: 'h',
+      pid: 1,
+      startedAt: '0000-01-01T00:00:00Z',
+      heartbeatIntervalMs: 1000,
+      running: [],
+    };
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(poison));
+    await waitFor(
+      'the poison event to be dead-lettered',
+      async () => (await world.queueCounts(world.names.deadLetterQueue)).messageCount === before + 1,
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(world.manager?.logged('keeps failing to apply').length, 1);
+    const id = await world.createTicker('after-poison');
+    await world.waitForStatus(id, 'Processing', service.id);
+    await world.api('DELETE', `/observers/${id}`);
+    await world.waitForStatus(id, 'Deleted');
+  });
+
   it('garbage on the jobs queue and the control exchange: dead-lettered or dropped with a log; the service lives on', async () => {
     const before = (await world.queueCounts(world.names.deadLetterQueue)).messageCount;
     const garbage = [
