@@ -623,6 +623,19 @@ describe('docker-compose.yml', () => {
     assert.ok(!script.includes('$'), 'a $ in a healthcheck is interpolated by Compose: write $$');
   });
 
+  it('judges observer services by the age of the file their confirmed heartbeats touch', () => {
+    const observers = service('observer-service');
+    const healthFile = environment(observers).get('HEALTH_FILE');
+    assert.ok(healthFile, 'observer-service sets HEALTH_FILE');
+    const test = observers.healthcheck?.test;
+    assert.ok(Array.isArray(test) && test[0] === 'CMD' && test[1] === 'node', 'observer-service healthcheck runs node');
+    const script = test.slice(2).join(' ');
+    assert.ok(script.includes(healthFile), 'the healthcheck reads HEALTH_FILE');
+    const maxAgeMs = Number(/< (\d+)/.exec(script)?.[1]);
+    const intervalMs = Number(environment(observers).get('HEARTBEAT_INTERVAL_MS'));
+    assert.ok(maxAgeMs >= 2 * intervalMs, 'the allowed age spans at least two heartbeat intervals');
+  });
+
   it('only starts an app once what it depends on is healthy', () => {
     for (const [name, svc] of Object.entries(compose.services)) {
       if (svc.depends_on === undefined) continue;

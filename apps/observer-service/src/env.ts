@@ -26,6 +26,11 @@ const schema = z.object({
   RESTART_RESET_AFTER_MS: env.integer({ min: 0 }).default(5 * 60_000),
   /** How long a cancel is remembered, so a job delivered later for it is dropped, ms. */
   CANCEL_MEMORY_MS: env.integer({ min: 0 }).default(10 * 60_000),
+  /**
+   * A file touched after every heartbeat the broker confirmed: container health checks judge
+   * the service by its age. Unset: none.
+   */
+  HEALTH_FILE: z.string().min(1).optional(),
   /** Comma-separated modules (paths or package names) whose exports add kinds. */
   KIND_MODULES: z
     .string()

@@ -22,6 +22,7 @@ async function run(): Promise<void> {
     capacity: resolveCapacity(env.CAPACITY),
     pools: env.POOLS,
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    healthFile: env.HEALTH_FILE,
     stopTimeoutMs: env.STOP_TIMEOUT_MS,
     restartPolicy: {
       maxRestarts: env.RESTART_MAX,

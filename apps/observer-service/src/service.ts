@@ -1,3 +1,4 @@
+import { utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import {
@@ -40,6 +41,8 @@ export interface ObserverServiceOptions {
   capacity: number;
   pools: readonly string[];
   heartbeatIntervalMs: number;
+  /** Touched after every confirmed heartbeat, if set. */
+  healthFile: string | undefined;
   stopTimeoutMs: number;
   restartPolicy: RestartPolicy;
   cancelMemoryMs: number;
@@ -498,7 +501,16 @@ export class ObserverService {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       running,
       freeSlots: Math.max(0, this.options.capacity - running.length),
-    }).catch((err: unknown) => this.warnBroker(err, 'send a heartbeat'));
+    })
+      .then(() => this.touchHealthFile())
+      .catch((err: unknown) => this.warnBroker(err, 'send a heartbeat'));
+  }
+
+  private async touchHealthFile(): Promise<void> {
+    const file = this.options.healthFile;
+    if (!file) return;
+    const now = new Date();
+    await utimes(file, now, now).catch(() => writeFile(file, ''));
   }
 
   private publishState(event: StateEvent): Promise<void> {
