@@ -26,14 +26,26 @@ export interface ObserverRunOptions {
  */
 export class ObserverRun {
   readonly job: JobMessage;
-  /** Resolves when the observer ended, failed past its policy, or overran its stop timeout. */
-  readonly outcome: Promise<RunOutcome>;
   private readonly controller = new AbortController();
   private cause: StopCause | undefined;
+  private result: Promise<RunOutcome> | undefined;
 
   constructor(private readonly options: ObserverRunOptions) {
     this.job = options.job;
-    this.outcome = Promise.race([this.runWithRestarts(), this.stopDeadline()]);
+  }
+
+  /**
+   * Starts the observer. Separate from the constructor because `run` may publish at once, and
+   * the service must know the run as its own before it does.
+   */
+  start(): Promise<RunOutcome> {
+    this.result ??= Promise.race([this.runWithRestarts(), this.stopDeadline()]);
+    return this.result;
+  }
+
+  /** Resolves when the observer ended, failed past its policy, or overran its stop timeout. */
+  get outcome(): Promise<RunOutcome> {
+    return this.start();
   }
 
   get stopCause(): StopCause | undefined {

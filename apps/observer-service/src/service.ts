@@ -339,7 +339,7 @@ export class ObserverService {
       pool: job.pool,
       redelivered: msg.fields.redelivered,
     }).catch((err: unknown) => this.warnBroker(err, 'report observer.started'));
-    void run.outcome.then((outcome) => this.onObserverEnded(hold, outcome, log));
+    void run.start().then((outcome) => this.onObserverEnded(hold, outcome, log));
   }
 
   private onObserverEnded(hold: Hold, outcome: RunOutcome, log: Logger): void {
