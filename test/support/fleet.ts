@@ -40,21 +40,20 @@ export async function waitUntilRunningOn(
 }
 
 /**
- * Watches for `durationMs` and fails if any observer ran on two services at once for longer than
- * `toleranceMs` (judged from interleaved observations; tickers of `intervalMs`). Returns the
- * longest double run seen.
+ * Watches for `durationMs` and fails if any ticker ran on two services at once for longer than
+ * `toleranceMs` (judged from its runs' observations). Returns the longest double run seen.
  */
 export async function assertNoDuplicates(
   world: World,
   ids: readonly string[],
   durationMs: number,
-  { toleranceMs = 0, intervalMs = 100 } = {},
+  { toleranceMs = 0 } = {},
 ): Promise<number> {
   const until = Date.now() + durationMs;
   let longest = 0;
   for (;;) {
     for (const id of ids) {
-      const doubleRunMs = world.watch.doubleRunMs(id, 3 * intervalMs);
+      const doubleRunMs = world.watch.doubleRunMs(id);
       if (doubleRunMs > toleranceMs) {
         throw new Error(`observer ${id} ran on two services at once for ${doubleRunMs} ms`);
       }

@@ -2,7 +2,20 @@ import { connectWithRecovery, type RecoveringChannelModel } from '@vigil/broker'
 import { Observation, brokerNames, decodeMessage } from '@vigil/contracts';
 
 const quiet = { info() {}, warn() {}, error() {} };
-const HISTORY = 200;
+const RUNS_KEPT = 50;
+
+/** One run of an observer on one service, from its first to its last observation seen. */
+interface Run {
+  serviceId: string;
+  start: number;
+  end: number;
+  lastSeq: number;
+}
+
+function seqOf(data: unknown): number | undefined {
+  const seq = (data as { seq?: unknown } | null)?.seq;
+  return typeof seq === 'number' ? seq : undefined;
+}
 
 /**
  * The outside view of what runs where: every observation carries the id of the service that
@@ -13,8 +26,8 @@ export class ObservationWatch {
   private readonly seen = new Map<string, Map<string, number>>();
   /** `${observerId} ${serviceId}` → when first seen (ms). */
   private readonly first = new Map<string, number>();
-  /** observerId → recent observations, oldest first. */
-  private readonly history = new Map<string, { at: number; serviceId: string }[]>();
+  /** observerId → its recent runs, oldest first. */
+  private readonly runs = new Map<string, Run[]>();
   private connection: RecoveringChannelModel | undefined;
 
   static async start(amqpUrl: string, prefix: string): Promise<ObservationWatch> {
@@ -37,38 +50,45 @@ export class ObservationWatch {
     return watch;
   }
 
-  private record(body: Buffer): void {
+  /** Takes one observation as it came off the exchange. */
+  record(body: Buffer, now = Date.now()): void {
     const decoded = decodeMessage(Observation, body);
     if (!decoded.ok) return;
-    const { observerId, serviceId } = decoded.value;
+    const { observerId, serviceId, data } = decoded.value;
     let byService = this.seen.get(observerId);
     if (!byService) this.seen.set(observerId, (byService = new Map<string, number>()));
-    const now = Date.now();
     byService.set(serviceId, now);
     const key = `${observerId} ${serviceId}`;
     if (!this.first.has(key)) this.first.set(key, now);
-    let recent = this.history.get(observerId);
-    if (!recent) this.history.set(observerId, (recent = []));
-    recent.push({ at: now, serviceId });
-    if (recent.length > HISTORY) recent.shift();
+    this.recordRun(observerId, serviceId, now, seqOf(data));
+  }
+
+  /** A ticker counts from 0 in every run, so `seq` tells a fresh run from one going on. */
+  private recordRun(observerId: string, serviceId: string, at: number, seq: number | undefined): void {
+    let runs = this.runs.get(observerId);
+    if (!runs) this.runs.set(observerId, (runs = []));
+    const current = runs.findLast((run) => run.serviceId === serviceId);
+    const continues = current && (seq === undefined ? true : seq > current.lastSeq);
+    if (current && continues) {
+      current.end = at;
+      current.lastSeq = seq ?? current.lastSeq;
+      return;
+    }
+    runs.push({ serviceId, start: at, end: at, lastSeq: seq ?? 0 });
+    if (runs.length > RUNS_KEPT) runs.shift();
   }
 
   /**
-   * The longest time the observer ran on two services at once, among recent observations: a
-   * service that published, then another service published, then the first published again
-   * within `gapMs` (so it never stopped) ran alongside the other from the other's observation
-   * to its own last one. A clean move (all of one, then all of the other) counts 0.
+   * The longest time the observer ran on two services at once, among its recent runs: how
+   * long two runs on different services both went on publishing, as seen from here.
    */
-  doubleRunMs(observerId: string, gapMs: number): number {
-    const recent = this.history.get(observerId) ?? [];
+  doubleRunMs(observerId: string): number {
+    const runs = this.runs.get(observerId) ?? [];
     let longest = 0;
-    for (let i = 0; i < recent.length; i++) {
-      const later = recent[i]!;
-      for (let j = i - 1; j >= 0 && later.at - recent[j]!.at <= gapMs; j--) {
-        if (recent[j]!.serviceId !== later.serviceId) continue;
-        const intruder = recent.slice(j + 1, i).find((o) => o.serviceId !== later.serviceId);
-        if (intruder) longest = Math.max(longest, later.at - intruder.at);
-        break;
+    for (const [i, a] of runs.entries()) {
+      for (const b of runs.slice(i + 1)) {
+        if (a.serviceId === b.serviceId) continue;
+        longest = Math.max(longest, Math.min(a.end, b.end) - Math.max(a.start, b.start));
       }
     }
     return longest;
