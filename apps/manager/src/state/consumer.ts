@@ -17,6 +17,8 @@ const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 /** Failures other than a database outage: likely the event itself, so it may not block the queue. */
 const MAX_OTHER_FAILURES = 5;
+/** Events applied in one transaction at most (the broker's prefetch bounds it too). */
+const MAX_BATCH = 500;
 
 /**
  * Applies state messages one at a time, in queue order, acking each once applied. A message
@@ -46,59 +48,102 @@ export class StateConsumer {
     this.stopped = true;
   }
 
+  /**
+   * Everything delivered so far is applied in one transaction, in order; a batch that fails is
+   * applied again one event at a time, so one bad event cannot hold the others back.
+   */
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      for (let delivery = this.pending.shift(); delivery && !this.stopped; delivery = this.pending.shift()) {
-        await this.handle(delivery);
+      while (this.pending.length > 0 && !this.stopped) {
+        const batch = this.decodeOrReject(this.pending.splice(0, MAX_BATCH));
+        if (batch.length > 1 && (await this.applyTogether(batch))) continue;
+        for (const item of batch) await this.applyAlone(item);
       }
     } finally {
       this.draining = false;
     }
   }
 
-  private async handle(delivery: StateDelivery): Promise<void> {
+  private decodeOrReject(deliveries: StateDelivery[]): Decoded[] {
     const { log, metrics } = this.options;
-    const decoded = decodeMessage(StateEvent, delivery.message.content);
-    if (!decoded.ok) {
+    const decoded: Decoded[] = [];
+    for (const delivery of deliveries) {
+      const result = decodeMessage(StateEvent, delivery.message.content);
+      if (result.ok) {
+        decoded.push({ delivery, event: result.value });
+        continue;
+      }
       metrics.invalidMessages.inc();
       log.error(
-        { error: decoded.error, body: delivery.message.content.toString('utf8', 0, 500) },
+        { error: result.error, body: delivery.message.content.toString('utf8', 0, 500) },
         'invalid state message; dead-lettering it',
       );
-      settle(() => delivery.reject(), log);
-      return;
+      settle(() => delivery.reject(), this.options.log);
     }
-    const event = decoded.value;
+    return decoded;
+  }
+
+  private async applyTogether(batch: Decoded[]): Promise<boolean> {
+    try {
+      const effects = await this.options.projector.apply(batch.map((item) => item.event));
+      await this.applied(batch, effects);
+      return true;
+    } catch (err) {
+      this.options.log.warn(
+        { err: coerceError(err), events: batch.length },
+        'a batch of state events failed; applying them one by one',
+      );
+      return false;
+    }
+  }
+
+  private async applyAlone(item: Decoded): Promise<void> {
+    const { log } = this.options;
     let otherFailures = 0;
     for (let delayMs = RETRY_MIN_MS; !this.stopped; delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)) {
       try {
-        const effects = await this.options.projector.apply(event);
-        metrics.stateEvents.inc({ type: event.type });
-        await this.options
-          .onEffects(effects)
-          .catch((err: unknown) =>
-            log.warn(
-              { err: coerceError(err), cancel: effects.cancel.length },
-              'could not send cancels; they will be retried',
-            ),
-          );
-        settle(() => delivery.ack(), log);
+        await this.applied([item], await this.options.projector.apply([item.event]));
         return;
       } catch (err) {
         if (!isDatabaseUnavailable(err) && ++otherFailures >= MAX_OTHER_FAILURES) {
-          log.error({ err: coerceError(err), event }, 'a state event keeps failing to apply; dead-lettering it');
-          settle(() => delivery.reject(), log);
+          log.error(
+            { err: coerceError(err), event: item.event },
+            'a state event keeps failing to apply; dead-lettering it',
+          );
+          settle(() => item.delivery.reject(), log);
           return;
         }
         log.error(
-          { err: coerceError(err), type: event.type, retryInMs: delayMs },
+          { err: coerceError(err), type: item.event.type, retryInMs: delayMs },
           'could not apply a state event; retrying',
         );
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
   }
+
+  /** Committed: send what the events asked of the broker, then ack them. */
+  private async applied(items: Decoded[], effects: Effects): Promise<void> {
+    const { log, metrics } = this.options;
+    await this.options
+      .onEffects(effects)
+      .catch((err: unknown) =>
+        log.warn(
+          { err: coerceError(err), cancel: effects.cancel.length },
+          'could not send cancels; they will be retried',
+        ),
+      );
+    for (const { delivery, event } of items) {
+      metrics.stateEvents.inc({ type: event.type });
+      settle(() => delivery.ack(), log);
+    }
+  }
+}
+
+interface Decoded {
+  delivery: StateDelivery;
+  event: StateEvent;
 }
 
 /** The channel a message came on may be gone; the broker then redelivers it, which is fine. */

@@ -30,31 +30,36 @@ export class StateProjector {
     private readonly crashLoop: CrashLoopPolicy,
   ) {}
 
-  apply(event: StateEvent): Promise<Effects> {
+  /** Applies events in order, in one transaction: all of them or none. */
+  apply(events: readonly StateEvent[]): Promise<Effects> {
     return this.db.transaction(async (tx) => {
       const effects: Effects = { cancel: [], quarantine: [] };
-      switch (event.type) {
-        case 'service.born':
-          await this.serviceBorn(tx, event, effects);
-          break;
-        case 'service.heartbeat':
-          await this.serviceHeartbeat(tx, event, effects);
-          break;
-        case 'service.died':
-          await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`, undefined);
-          break;
-        case 'observer.started':
-          await this.observerStarted(tx, event, effects);
-          break;
-        case 'observer.stopped':
-          await this.observerStopped(tx, event);
-          break;
-        case 'observer.failed':
-          await this.observerFailed(tx, event);
-          break;
-      }
-      return effects;
+      for (const event of withoutStaleHeartbeats(events)) await this.applyOne(tx, event, effects);
+      return { cancel: [...new Set(effects.cancel)], quarantine: [...new Set(effects.quarantine)] };
     });
+  }
+
+  private async applyOne(tx: EntityManager, event: StateEvent, effects: Effects): Promise<void> {
+    switch (event.type) {
+      case 'service.born':
+        await this.serviceBorn(tx, event, effects);
+        break;
+      case 'service.heartbeat':
+        await this.serviceHeartbeat(tx, event, effects);
+        break;
+      case 'service.died':
+        await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`, undefined);
+        break;
+      case 'observer.started':
+        await this.observerStarted(tx, event, effects);
+        break;
+      case 'observer.stopped':
+        await this.observerStopped(tx, event);
+        break;
+      case 'observer.failed':
+        await this.observerFailed(tx, event);
+        break;
+    }
   }
 
   private async serviceBorn(tx: EntityManager, e: StateEventOf<'service.born'>, effects: Effects): Promise<void> {
@@ -254,6 +259,25 @@ export class StateProjector {
       },
     ]);
   }
+}
+
+/**
+ * A heartbeat is a snapshot of what its service runs: one followed by a later heartbeat of the
+ * same service in the same batch says nothing the later one does not, so it is skipped. During
+ * a catch-up most of the backlog is heartbeats.
+ */
+function withoutStaleHeartbeats(events: readonly StateEvent[]): StateEvent[] {
+  const seenLater = new Set<string>();
+  const kept: StateEvent[] = [];
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!;
+    if (event.type === 'service.heartbeat') {
+      if (seenLater.has(event.serviceId)) continue;
+      seenLater.add(event.serviceId);
+    }
+    kept.push(event);
+  }
+  return kept.reverse();
 }
 
 /**
