@@ -24,15 +24,17 @@ export interface ParamError {
 export class KindCatalog {
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
   private readonly validators = new Map<string, ValidateFunction>();
+  /** Per pool: what its live services announced, and until when that answer is used. */
+  private readonly cache = new Map<string, { until: number; rows: Promise<{ kinds: KindDescription[] }[]> }>();
 
-  constructor(private readonly db: DataSource) {}
+  /** `ttlMs`: how long one look at the services serves creates in the same pool. */
+  constructor(
+    private readonly db: DataSource,
+    private readonly ttlMs = 1_000,
+  ) {}
 
   async check(kind: string, pool: string, params: Record<string, unknown>): Promise<KindCheck> {
-    const rows = await sql<{ kinds: KindDescription[] }>(
-      this.db,
-      `SELECT kinds FROM services WHERE status = 'Alive' AND pools @> $1::jsonb ORDER BY started_at DESC NULLS LAST`,
-      [JSON.stringify([pool])],
-    );
+    const rows = await this.servicesOf(pool);
     if (rows.length === 0) {
       return { ok: false, reason: 'no-service-for-pool', detail: `no live observer service serves pool "${pool}"` };
     }
@@ -57,6 +59,21 @@ export class KindCatalog {
       detail: `params do not fit kind "${kind}": ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
       errors,
     };
+  }
+
+  private servicesOf(pool: string): Promise<{ kinds: KindDescription[] }[]> {
+    const now = Date.now();
+    const cached = this.cache.get(pool);
+    if (cached && cached.until > now) return cached.rows;
+    const rows = sql<{ kinds: KindDescription[] }>(
+      this.db,
+      `SELECT kinds FROM services WHERE status = 'Alive' AND pools @> $1::jsonb ORDER BY started_at DESC NULLS LAST`,
+      [JSON.stringify([pool])],
+    );
+    this.cache.set(pool, { until: now + this.ttlMs, rows });
+    // A failed look is not kept: the next create asks again.
+    rows.catch(() => this.cache.delete(pool));
+    return rows;
   }
 
   private validator(schema: Record<string, unknown>): ValidateFunction {

@@ -94,14 +94,15 @@ export class Observers {
     if (!check.ok) return { type: 'rejected', check };
     const id = randomUUID();
     try {
-      await this.db.transaction(async (tx) => {
-        await sql(
-          tx,
-          `INSERT INTO observers (id, name, kind, pool, params, status) VALUES ($1, $2, $3, $4, $5, 'Created')`,
-          [id, input.name, input.kind, input.pool, JSON.stringify(input.params)],
-        );
-        await recordTimeline(tx, [{ observerId: id, event: 'created', status: 'Created', serviceId: null }]);
-      });
+      // One statement, so one round trip and one commit, for the row and its first timeline entry.
+      await sql(
+        this.db,
+        `WITH created AS (
+           INSERT INTO observers (id, name, kind, pool, params, status) VALUES ($1, $2, $3, $4, $5, 'Created')
+           RETURNING id)
+         INSERT INTO observer_events (observer_id, event, status) SELECT id, 'created', 'Created' FROM created`,
+        [id, input.name, input.kind, input.pool, JSON.stringify(input.params)],
+      );
     } catch (err) {
       if (isUniqueViolation(err)) return { type: 'name-in-use', name: input.name };
       throw err;
