@@ -71,8 +71,12 @@ export class KindCatalog {
       [JSON.stringify([pool])],
     );
     this.cache.set(pool, { until: now + this.ttlMs, rows });
-    // A failed look is not kept: the next create asks again.
-    rows.catch(() => this.cache.delete(pool));
+    // A failed look, or one that found no service, is not kept: a service that has just been
+    // born must be usable at once.
+    rows.then(
+      (found) => found.length === 0 && this.cache.delete(pool),
+      () => this.cache.delete(pool),
+    );
     return rows;
   }
 
