@@ -26,6 +26,7 @@ COPY libs/broker/package.json libs/broker/
 COPY libs/observer-sdk/package.json libs/observer-sdk/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
+COPY bench/package.json bench/
 RUN npm ci --no-audit --no-fund
 
 # Sources (.dockerignore keeps node_modules, dist and *.tsbuildinfo out, so `tsc -b`
@@ -33,6 +34,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
 COPY libs libs
 COPY apps apps
+# The benchmark workspace is part of `tsc -b`; it is shipped only because every workspace is.
+COPY bench bench
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------
@@ -50,6 +53,7 @@ COPY libs/broker/package.json libs/broker/
 COPY libs/observer-sdk/package.json libs/observer-sdk/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
+COPY bench/package.json bench/
 # Workspaces are linked into node_modules/@vigil/* and resolve to libs/*/dist via "main".
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -60,6 +64,7 @@ COPY --from=build /app/libs/broker/dist libs/broker/dist
 COPY --from=build /app/libs/observer-sdk/dist libs/observer-sdk/dist
 COPY --from=build /app/apps/manager/dist apps/manager/dist
 COPY --from=build /app/apps/observer-service/dist apps/observer-service/dist
+COPY --from=build /app/bench/dist bench/dist
 
 # Files stay owned by root (read-only for the app); the process runs unprivileged.
 USER node

@@ -3,6 +3,8 @@ import { connect } from 'node:net';
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** Only the benchmark's BullMQ peer uses Redis. */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 function reachable(url, defaultPort) {
   const { hostname, port } = new URL(url);
@@ -15,7 +17,7 @@ function reachable(url, defaultPort) {
 }
 
 /** Exits with a message naming what is missing and how to start it. */
-export async function requireLocalServices() {
+export async function requireLocalServices({ redis = false } = {}) {
   const missing = [];
   if (!(await reachable(AMQP_URL, 5672))) {
     missing.push(`RabbitMQ is not reachable at ${new URL(AMQP_URL).host} (start it: rabbitmq-server -detached)`);
@@ -26,8 +28,11 @@ export async function requireLocalServices() {
         '(start it: pg_ctlcluster --skip-systemctl-redirect 15 main start)',
     );
   }
+  if (redis && !(await reachable(REDIS_URL, 6379))) {
+    missing.push(`Redis is not reachable at ${new URL(REDIS_URL).host} (the benchmark's BullMQ peer needs it)`);
+  }
   if (missing.length > 0) {
-    console.error(`Vigil needs a local RabbitMQ and PostgreSQL:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+    console.error(`Missing local services:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
     process.exit(1);
   }
 }

@@ -1,0 +1,137 @@
+/**
+ * Smoke test of the benchmark harness (bench/): a --quick run of the floor and the tuned BullMQ
+ * scenarios writes both reports with their rows and leaves no queue or Redis key behind.
+ * No timing is asserted. Needs RabbitMQ and Redis on their local ports.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connect } from '@vigil/broker';
+import { Redis } from 'ioredis';
+import { ROOT } from './support/processes';
+
+const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BENCH_MAIN = path.join(ROOT, 'bench/dist/main.js');
+
+interface ReportJson {
+  machine: { cores: number; node: string; rabbitmq: string; redis: string; postgres: string };
+  scenarios: {
+    name: string;
+    figures: { name: string; runs: number[]; median: number | null }[];
+    runs: {
+      run: number;
+      error?: string;
+      timelines: Record<string, [number, number][]>;
+      resources: { kind: string; name: string }[];
+    }[];
+  }[];
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.setTimeout(2_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BENCH_MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('benchmark harness (--quick)', () => {
+  let out: string;
+
+  before(async () => {
+    assert.ok(existsSync(BENCH_MAIN), `${BENCH_MAIN} is missing: run npm run build first`);
+    assert.ok(await answers(6379), 'Redis does not answer on 127.0.0.1:6379 (the BullMQ scenario needs it)');
+    out = await mkdtemp(path.join(os.tmpdir(), 'vigil-bench-'));
+  });
+  after(() => rm(out, { recursive: true, force: true }));
+
+  it('runs floor and bullmq-tuned, writes latest.json and latest.md, and cleans up after itself', async () => {
+    // --out keeps the smoke run from overwriting bench/results/latest.*.
+    const result = await runBench(['--quick', '--only', 'floor,bullmq-tuned', '--out', out]);
+    assert.equal(result.code, 0, `bench exited ${result.code}:\n${result.stderr.slice(-3000)}`);
+    assert.match(result.stderr, /floor run 1\/3: starting/, 'progress lines go to stderr');
+
+    const report = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8')) as ReportJson;
+    assert.ok(report.machine.cores > 0);
+    assert.match(report.machine.rabbitmq, /RabbitMQ \d/);
+    assert.match(report.machine.redis, /Redis \d/);
+    assert.deepEqual(
+      report.scenarios.map((s) => s.name),
+      ['floor', 'bullmq-tuned'],
+    );
+    const expected: Record<string, string> = { floor: 'requeue ms', 'bullmq-tuned': 'failover ms (tuned)' };
+    for (const scenario of report.scenarios) {
+      const figure = scenario.figures.find((f) => f.name === expected[scenario.name]);
+      assert.ok(figure, `${scenario.name} reports ${expected[scenario.name]}`);
+      assert.equal(figure.runs.length, 3, `${scenario.name}: three runs`);
+      assert.equal(typeof figure.median, 'number');
+      for (const run of scenario.runs) {
+        assert.equal(run.error, undefined);
+        const [timeline] = Object.values(run.timelines);
+        assert.ok(timeline && timeline.length > 1, `${scenario.name} run ${run.run} recorded a timeline`);
+      }
+    }
+
+    const md = await readFile(path.join(out, 'latest.md'), 'utf8');
+    assert.match(md, /\| scenario \| figure \| median \| min \| max \| runs \| target \| met\? \|/);
+    assert.match(md, /\| Floor: bare amqplib \| requeue ms \| [\d.]+ \|/);
+    assert.match(md, /\| Peer: BullMQ \(tuned\) \| failover ms \(tuned\) \| [\d.]+ \|/);
+
+    // Nothing left behind: every queue and Redis prefix the runs created is gone.
+    const resources = report.scenarios.flatMap((s) => s.runs.flatMap((r) => r.resources));
+    const queues = resources.filter((r) => r.kind === 'amqp-queue').map((r) => r.name);
+    const prefixes = resources.filter((r) => r.kind === 'redis-prefix').map((r) => r.name);
+    assert.equal(queues.length, 3);
+    assert.equal(prefixes.length, 3);
+    const connection = await connect(AMQP_URL);
+    try {
+      for (const queue of queues) {
+        const channel = await connection.createChannel();
+        channel.on('error', () => undefined);
+        await assert.rejects(channel.checkQueue(queue), /404/, `queue ${queue} was deleted`);
+      }
+    } finally {
+      await connection.close();
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      for (const prefix of prefixes) {
+        const keys: string[] = [];
+        let cursor = '0';
+        do {
+          const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+          cursor = next;
+          keys.push(...batch);
+        } while (cursor !== '0');
+        assert.deepEqual(keys, [], `no Redis keys left under ${prefix}`);
+      }
+    } finally {
+      await redis.quit();
+    }
+  });
+});
