@@ -24,6 +24,7 @@ COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
 COPY libs/broker/package.json libs/broker/
 COPY libs/observer-sdk/package.json libs/observer-sdk/
+COPY libs/testkit/package.json libs/testkit/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
 COPY bench/package.json bench/
@@ -51,6 +52,7 @@ COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
 COPY libs/broker/package.json libs/broker/
 COPY libs/observer-sdk/package.json libs/observer-sdk/
+COPY libs/testkit/package.json libs/testkit/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
 COPY bench/package.json bench/
@@ -62,6 +64,7 @@ COPY --from=build /app/libs/config/dist libs/config/dist
 COPY --from=build /app/libs/logging/dist libs/logging/dist
 COPY --from=build /app/libs/broker/dist libs/broker/dist
 COPY --from=build /app/libs/observer-sdk/dist libs/observer-sdk/dist
+COPY --from=build /app/libs/testkit/dist libs/testkit/dist
 COPY --from=build /app/apps/manager/dist apps/manager/dist
 COPY --from=build /app/apps/observer-service/dist apps/observer-service/dist
 COPY --from=build /app/bench/dist bench/dist

@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'test/fixtures/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'libs/testkit/kinds/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from './support/wait';
-import { World, type ServiceHandle } from './support/world';
+import { waitFor, World, type ServiceHandle } from '@vigil/testkit';
 
 const PROBLEM = 'application/problem+json; charset=utf-8';
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@vigil/broker';
 import { Redis } from 'ioredis';
-import { ROOT } from './support/processes';
+import { ROOT } from '@vigil/testkit';
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -70,9 +70,9 @@ describe('benchmark harness (--quick)', () => {
   });
   after(() => rm(out, { recursive: true, force: true }));
 
-  it('runs floor and bullmq-tuned, writes latest.json and latest.md, and cleans up after itself', async () => {
+  it('runs floor, failover-kill and bullmq-tuned, writes latest.json and latest.md, and cleans up after itself', async () => {
     // --out keeps the smoke run from overwriting bench/results/latest.*.
-    const result = await runBench(['--quick', '--only', 'floor,bullmq-tuned', '--out', out]);
+    const result = await runBench(['--quick', '--only', 'floor,failover-kill,bullmq-tuned', '--out', out]);
     assert.equal(result.code, 0, `bench exited ${result.code}:\n${result.stderr.slice(-3000)}`);
     assert.match(result.stderr, /floor run 1\/3: starting/, 'progress lines go to stderr');
 
@@ -82,9 +82,13 @@ describe('benchmark harness (--quick)', () => {
     assert.match(report.machine.redis, /Redis \d/);
     assert.deepEqual(
       report.scenarios.map((s) => s.name),
-      ['floor', 'bullmq-tuned'],
+      ['floor', 'failover-kill', 'bullmq-tuned'],
     );
-    const expected: Record<string, string> = { floor: 'requeue ms', 'bullmq-tuned': 'failover ms (tuned)' };
+    const expected: Record<string, string> = {
+      floor: 'requeue ms',
+      'failover-kill': 'ratio to floor',
+      'bullmq-tuned': 'failover ms (tuned)',
+    };
     for (const scenario of report.scenarios) {
       const figure = scenario.figures.find((f) => f.name === expected[scenario.name]);
       assert.ok(figure, `${scenario.name} reports ${expected[scenario.name]}`);

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@vigil/broker';
-import { waitFor } from './support/wait';
-import { World, type ServiceHandle } from './support/world';
+import { waitFor, World, type ServiceHandle } from '@vigil/testkit';
 
 interface Seen {
   serviceId: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './support/processes';
+import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from '@vigil/testkit';
 
 /** Starts an app with `env`, expects it to refuse: exit code 1 and every bad variable named. */
 async function refuses(main: string, env: Record<string, string>, named: string[]) {

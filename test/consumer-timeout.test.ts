@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertNoDuplicates, createRunningTickers } from './support/fleet';
-import { startPrivateRabbit, type PrivateRabbit } from './support/private-rabbitmq';
-import { waitFor } from './support/wait';
-import { World } from './support/world';
+import {
+  assertNoDuplicates,
+  createRunningTickers,
+  startPrivateRabbit,
+  type PrivateRabbit,
+  waitFor,
+  World,
+} from '@vigil/testkit';
 
 describe('broker delivery-acknowledgement timeout', { timeout: 180_000 }, () => {
   let rabbit: PrivateRabbit;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from './support/wait';
-import { World, type ServiceHandle } from './support/world';
+import { waitFor, World, type ServiceHandle } from '@vigil/testkit';
 
 describe('an observer that kills the services running it', () => {
   let world: World;

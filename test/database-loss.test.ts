@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createRunningTickers, waitUntilRunningOn } from './support/fleet';
-import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres';
-import { waitFor } from './support/wait';
-import { World } from './support/world';
+import {
+  createRunningTickers,
+  waitUntilRunningOn,
+  startPrivatePostgres,
+  type PrivatePostgres,
+  waitFor,
+  World,
+} from '@vigil/testkit';
 
 describe('database lost', { timeout: 120_000 }, () => {
   let postgres: PrivatePostgres;

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertNoDuplicates, createRunningTickers, slowestArrival, waitUntilRunningOn } from './support/fleet';
-import { waitFor } from './support/wait';
-import { World, type ServiceHandle } from './support/world';
+import {
+  assertNoDuplicates,
+  createRunningTickers,
+  slowestArrival,
+  waitUntilRunningOn,
+  waitFor,
+  World,
+  type ServiceHandle,
+} from '@vigil/testkit';
 
 describe('failover', () => {
   let world: World;

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createRunningTickers, waitUntilRunningOn } from './support/fleet';
-import { waitFor } from './support/wait';
-import { World } from './support/world';
+import { createRunningTickers, waitUntilRunningOn, waitFor, World } from '@vigil/testkit';
 
 describe('manager catch-up', () => {
   let world: World;

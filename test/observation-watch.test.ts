@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ObservationWatch } from './support/observations';
+import { ObservationWatch } from '@vigil/testkit';
 
 /** The duplicate detector the fault tests rely on must itself tell a duplicate from a move. */
 describe('ObservationWatch.doubleRunMs', () => {

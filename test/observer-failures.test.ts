@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { World, type ServiceHandle } from './support/world';
+import { World, type ServiceHandle } from '@vigil/testkit';
 
 describe('observers that crash or will not stop', () => {
   let world: World;

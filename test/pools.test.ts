@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from './support/wait';
-import { World } from './support/world';
+import { waitFor, World } from '@vigil/testkit';
 
 describe('pools', () => {
   let world: World;

@@ -8,8 +8,7 @@ import { connect as connectTcp } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { connect, type ConfirmChannel } from '@vigil/broker';
 import { Client } from 'pg';
-import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres';
-import { startPrivateRabbit, type PrivateRabbit } from './support/private-rabbitmq';
+import { startPrivatePostgres, type PrivatePostgres, startPrivateRabbit, type PrivateRabbit } from '@vigil/testkit';
 
 function isPortOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertNoDuplicates, createRunningTickers, waitUntilRunningOn } from './support/fleet';
-import { World } from './support/world';
+import { assertNoDuplicates, createRunningTickers, waitUntilRunningOn, World } from '@vigil/testkit';
 
 describe('quorum queues (QUEUE_TYPE=quorum)', () => {
   let world: World;

@@ -1,9 +1,10 @@
 import type { Scenario } from '../scenario';
 import { bullmq } from './bullmq';
+import { failoverKill } from './failover-kill';
 import { floor } from './floor';
 
 /**
  * Every scenario, in report order. To add one: write scenarios/<name>.ts exporting a `Scenario`
  * (or an array of them) and list it here. `needs` pulls in and orders dependencies by itself.
  */
-export const scenarios: Scenario[] = [floor, ...bullmq];
+export const scenarios: Scenario[] = [floor, failoverKill, ...bullmq];

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
+/** The repository: this file runs from libs/testkit/dist. */
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MANAGER_MAIN = path.join(ROOT, 'apps/manager/dist/main.js');
 export const SERVICE_MAIN = path.join(ROOT, 'apps/observer-service/dist/main.js');
 

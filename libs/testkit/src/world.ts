@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Client } from 'pg';
 import { connect } from '@vigil/broker';
 import { brokerNames, type BrokerNames } from '@vigil/contracts';
 import { ObservationWatch } from './observations';
 import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './processes';
 import { waitFor } from './wait';
+
+/** Kinds that exist to test failures (crashing, stubborn, service-killing), loaded by every service. */
+export const TEST_KINDS = path.join(__dirname, '..', 'kinds', 'test-kinds.cjs');
 
 export const SHARED_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const SHARED_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -102,7 +106,7 @@ export class World {
       ...this.commonEnv(),
       SERVICE_NAME: name,
       CAPACITY: '10',
-      KIND_MODULES: `${__dirname}/../fixtures/test-kinds.cjs`,
+      KIND_MODULES: TEST_KINDS,
       ...env,
     });
     const ready = await waitFor(`service ${name} to be ready`, () => child.logged('observer service ready').at(-1), {
