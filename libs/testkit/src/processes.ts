@@ -16,8 +16,10 @@ export class AppProcess {
     readonly label: string,
     main: string,
     env: Record<string, string>,
+    /** Options for node itself, e.g. `--cpu-prof` (which NODE_OPTIONS refuses). */
+    nodeArgs: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, [main], {
+    this.child = spawn(process.execPath, [...nodeArgs, main], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

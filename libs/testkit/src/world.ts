@@ -101,14 +101,23 @@ export class World {
     return manager;
   }
 
-  async startService(name: string, env: Record<string, string> = {}): Promise<ServiceHandle> {
-    const child = new AppProcess(name, SERVICE_MAIN, {
-      ...this.commonEnv(),
-      SERVICE_NAME: name,
-      CAPACITY: '10',
-      KIND_MODULES: TEST_KINDS,
-      ...env,
-    });
+  async startService(
+    name: string,
+    env: Record<string, string> = {},
+    { nodeArgs = [] }: { nodeArgs?: readonly string[] } = {},
+  ): Promise<ServiceHandle> {
+    const child = new AppProcess(
+      name,
+      SERVICE_MAIN,
+      {
+        ...this.commonEnv(),
+        SERVICE_NAME: name,
+        CAPACITY: '10',
+        KIND_MODULES: TEST_KINDS,
+        ...env,
+      },
+      nodeArgs,
+    );
     const ready = await waitFor(`service ${name} to be ready`, () => child.logged('observer service ready').at(-1), {
       timeoutMs: 30_000,
     }).catch((err: Error) => {
