@@ -1,5 +1,6 @@
-import { World, waitFor } from '@vigil/testkit';
+import { waitFor } from '@vigil/testkit';
 import type { Scenario, TimelinePoint } from '../scenario';
+import { allRunningOn, arrivals, fleetWithSurvivor, startWorld } from '../vigil';
 
 /**
  * SPEC §7's first target: a service running N observers is killed with SIGKILL; how long until
@@ -13,7 +14,7 @@ export const failoverKill: Scenario = {
     'N tickers run on one service (capacity N); a second service starts, the first is killed with SIGKILL. Time ' +
     'until every observer has published from the survivor, until the manager shows them all there, and the ratio ' +
     'of the first to the floor measured in the same run.',
-  params: [{ flag: 'failover-n', description: 'observers on the killed service', default: 1000, quick: 100 }],
+  params: [{ flag: 'failover-n', description: 'observers on the stopped service', default: 1000, quick: 100 }],
   needs: ['floor'],
   figures: [
     { name: 'all running elsewhere ms', unit: 'ms', target: { op: '<=', value: 1000, text: '<= 1 s' } },
@@ -23,42 +24,14 @@ export const failoverKill: Scenario = {
 
   async run(ctx) {
     const n = ctx.params['failover-n'] ?? 1000;
-    const world = await World.create({ amqpUrl: ctx.env.amqpUrl, postgresUrl: ctx.env.databaseUrl });
-    ctx.resource('amqp-prefix', world.prefix);
+    const world = await startWorld(ctx);
     try {
-      await world.startManager();
-      const victim = await world.startService('bench-victim', { CAPACITY: String(n) });
-      ctx.progress(`creating ${n} observers`);
-      const ids: string[] = [];
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 50 }, async () => {
-          for (let i = next++; i < n; i = next++) ids.push(await world.createTicker(`bench-${i}`, 1000));
-        }),
-      );
-      await waitFor(
-        'every observer running on the victim',
-        () => ids.every((id) => world.watch.firstSeen(id, victim.id)),
-        {
-          timeoutMs: 120_000,
-        },
-      );
-      const survivor = await world.startService('bench-survivor', { CAPACITY: String(n) });
-
+      const { victim, survivor, ids } = await fleetWithSurvivor(ctx, world, n);
       const killedAt = Date.now();
       victim.process.signal('SIGKILL');
-      await waitFor(
-        'every observer running on the survivor',
-        () => ids.every((id) => world.watch.firstSeen(id, survivor.id)),
-        {
-          timeoutMs: 120_000,
-          intervalMs: 10,
-        },
-      );
-      const arrivals = ids
-        .map((id) => (world.watch.firstSeen(id, survivor.id) ?? NaN) - killedAt)
-        .sort((a, b) => a - b);
-      const allRunning = arrivals.at(-1) ?? NaN;
+      await allRunningOn(world, ids, survivor);
+      const times = arrivals(world, ids, survivor, killedAt);
+      const allRunning = times.at(-1) ?? NaN;
       await waitFor(
         'the manager to show every observer on the survivor',
         async () =>
@@ -73,12 +46,11 @@ export const failoverKill: Scenario = {
       const managerAgrees = Date.now() - killedAt;
       ctx.timeline(
         'observers running on the survivor',
-        arrivals.map((ms, i): TimelinePoint => [ms, i + 1]),
+        times.map((ms, i): TimelinePoint => [ms, i + 1]),
       );
-      const floorMs = ctx.needs.floor?.['requeue ms'] ?? NaN;
       return {
         'all running elsewhere ms': allRunning,
-        'ratio to floor': allRunning / floorMs,
+        'ratio to floor': allRunning / (ctx.needs.floor?.['requeue ms'] ?? NaN),
         'manager agrees ms': managerAgrees,
       };
     } finally {
