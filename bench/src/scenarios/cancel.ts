@@ -1,3 +1,4 @@
+import { waitFor } from '@vigil/testkit';
 import type { Scenario } from '../scenario';
 import { allRunningOn, createTickers, loggedAt, percentile, startWorld } from '../vigil';
 
@@ -37,7 +38,10 @@ export const cancel: Scenario = {
         }),
       );
       for (const id of ids) await world.waitForStatus(id, 'Deleted', undefined, 60_000);
-      const stopped = loggedAt(service, 'observer stopped');
+      const stopped = await waitFor('the service to have logged every observer stopping', () => {
+        const logged = loggedAt(service, 'observer stopped');
+        return ids.every((id) => logged.has(id)) && logged;
+      });
       const latencies = ids.map((id) => (stopped.get(id) ?? NaN) - (requestedAt.get(id) ?? NaN)).sort((a, b) => a - b);
       return {
         'p50 ms': percentile(latencies, 50),

@@ -1,3 +1,4 @@
+import { waitFor } from '@vigil/testkit';
 import type { Scenario } from '../scenario';
 import { allRunningOn, arrivals, fleetWithSurvivor, loggedAt, startWorld } from '../vigil';
 
@@ -28,8 +29,13 @@ export const handoff: Scenario = {
       victim.process.signal('SIGTERM');
       await allRunningOn(world, ids, survivor);
       await victim.process.exited;
-      const stopped = loggedAt(victim, 'observer stopped');
-      const started = loggedAt(survivor, 'observer started');
+      // Observations travel faster than the services' stdout: wait for every log line.
+      const logged = await waitFor('both services to have logged every observer', () => {
+        const stopped = loggedAt(victim, 'observer stopped');
+        const started = loggedAt(survivor, 'observer started');
+        return ids.every((id) => stopped.has(id) && started.has(id)) && { stopped, started };
+      });
+      const { stopped, started } = logged;
       const gaps = ids.map((id) => (started.get(id) ?? NaN) - (stopped.get(id) ?? NaN));
       return {
         'longest gap ms': Math.max(...gaps),

@@ -4,8 +4,8 @@
  * deliberately without dependencies, because they run as root next to the shared services and
  * must never act on a process or port the fixture cannot prove is its own.
  */
-import { execFile } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { open, readFile, readdir } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -111,4 +111,39 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
 export async function tail(file: string, lines = 40): Promise<string> {
   const text = await readFile(file, 'utf8').catch((error: Error) => `(cannot read: ${error.message})`);
   return text.split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Starts a server as `user`, its output appended to `logFile`, in its own process group (so
+ * Ctrl-C of the test runner is not forwarded to it). `exitReason` is set if it exits or fails
+ * to spawn: a server that dies during startup is noticed at once, not at the deadline.
+ */
+export async function spawnServer(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; user: SystemUser; logFile: string },
+): Promise<{ readonly exitReason: string | undefined }> {
+  const state: { exitReason: string | undefined } = { exitReason: undefined };
+  const log = await open(options.logFile, 'a');
+  await log.chown(options.user.uid, options.user.gid);
+  try {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      uid: options.user.uid,
+      gid: options.user.gid,
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    });
+    child.once('error', (error) => {
+      state.exitReason ??= `spawn failed: ${error.message}`;
+    });
+    child.once('exit', (code, signal) => {
+      state.exitReason ??= `exited with ${signal ?? `code ${code}`}`;
+    });
+    child.unref();
+  } finally {
+    await log.close();
+  }
+  return state;
 }

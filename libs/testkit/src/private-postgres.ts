@@ -14,21 +14,8 @@
  * Processes are identified by their working directory (every postgres process chdirs into its
  * data directory), and we only ever signal processes whose cwd is our own data directory.
  */
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import {
-  access,
-  appendFile,
-  chown,
-  mkdir,
-  mkdtemp,
-  open,
-  readFile,
-  readdir,
-  readlink,
-  realpath,
-  rm,
-} from 'node:fs/promises';
+import { access, appendFile, chown, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -45,6 +32,7 @@ import {
   processState,
   signal,
   tail,
+  spawnServer,
 } from './host';
 
 /** Starts in well under a second; the deadline only matters when something is wrong. */
@@ -148,35 +136,21 @@ class PrivatePostgresServer implements PrivatePostgres {
     // it if its pid now belongs to an unrelated process or an unreaped zombie.
     await rm(join(this.dataDir, 'postmaster.pid'), { force: true });
 
-    const log = await open(this.logFile, 'a');
-    await log.chown(this.user.uid, this.user.gid);
-    let exitReason: string | undefined;
-    try {
-      const child = spawn(join(this.binDir, 'postgres'), ['-D', this.dataDir], {
-        cwd: this.dir,
-        env: postgresEnv(),
-        uid: this.user.uid,
-        gid: this.user.gid,
-        detached: true, // own process group, so Ctrl-C of the test runner is not forwarded
-        stdio: ['ignore', log.fd, log.fd],
-      });
-      child.once('error', (error) => {
-        exitReason ??= `spawn failed: ${error.message}`;
-      });
-      child.once('exit', (code, signal) => {
-        exitReason ??= `exited with ${signal ?? `code ${code}`}`;
-      });
-      child.unref();
-    } finally {
-      await log.close();
-    }
+    const server = await spawnServer(join(this.binDir, 'postgres'), ['-D', this.dataDir], {
+      cwd: this.dir,
+      env: postgresEnv(),
+      user: this.user,
+      logFile: this.logFile,
+    });
 
     await pollUntil(
       `private Postgres to accept connections on 127.0.0.1:${this.port}`,
       START_TIMEOUT_MS,
       async () => {
-        if (exitReason !== undefined) {
-          throw new Error(`postgres on port ${this.port} ${exitReason} during startup\n${await this.diagnostics()}`);
+        if (server.exitReason !== undefined) {
+          throw new Error(
+            `postgres on port ${this.port} ${server.exitReason} during startup\n${await this.diagnostics()}`,
+          );
         }
         // The socket is open during crash recovery too; the lock file's status line says "ready"
         // only once connections are accepted (that is what pg_ctl -w checks).

@@ -16,9 +16,8 @@
  * Runs as root; the server and rabbitmqctl run as the `rabbitmq` user (uid/gid on spawn),
  * like the Debian wrapper does, and the temp directory is owned by that user.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ import {
   processState,
   signal,
   tail,
+  spawnServer,
 } from './host';
 
 /** Real scripts behind the /usr/sbin wrappers; the wrappers `su` and re-quote arguments. */
@@ -181,36 +181,20 @@ class PrivateRabbitNode implements PrivateRabbit {
 
     // Foreground script (not -detached) with output to a file: startup errors that happen before
     // logging is set up land in console.log, and we notice immediately if the script exits.
-    const consoleLog = await open(this.paths.console, 'a');
-    await consoleLog.chown(this.user.uid, this.user.gid);
-    let exitReason: string | undefined;
-    try {
-      const child = spawn(join(RABBITMQ_BIN, 'rabbitmq-server'), [], {
-        cwd: this.dir,
-        env: this.env(SERVER_MARKER),
-        uid: this.user.uid,
-        gid: this.user.gid,
-        detached: true, // own process group, so Ctrl-C of the test runner is not forwarded
-        stdio: ['ignore', consoleLog.fd, consoleLog.fd],
-      });
-      child.once('error', (error) => {
-        exitReason ??= `spawn failed: ${error.message}`;
-      });
-      child.once('exit', (code, signal) => {
-        exitReason ??= `exited with ${signal ?? `code ${code}`}`;
-      });
-      child.unref();
-    } finally {
-      await consoleLog.close();
-    }
+    const server = await spawnServer(join(RABBITMQ_BIN, 'rabbitmq-server'), [], {
+      cwd: this.dir,
+      env: this.env(SERVER_MARKER),
+      user: this.user,
+      logFile: this.paths.console,
+    });
 
     await pollUntil(
       `${this.nodeName} to accept AMQP connections on 127.0.0.1:${this.port}`,
       START_TIMEOUT_MS,
       async () => {
-        if (exitReason !== undefined) {
+        if (server.exitReason !== undefined) {
           throw new Error(
-            `rabbitmq-server for ${this.nodeName} ${exitReason} during startup\n${await this.diagnostics()}`,
+            `rabbitmq-server for ${this.nodeName} ${server.exitReason} during startup\n${await this.diagnostics()}`,
           );
         }
         return isPortOpen(this.port);
