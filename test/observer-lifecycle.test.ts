@@ -38,8 +38,13 @@ describe('observer lifecycle', () => {
       async () => (await world.queueCounts(world.names.jobsQueue('default'))).messageCount === 1,
     );
     assert.equal((await world.observer(waiting)).status, 'Created');
-    // `running` is what the service itself reports in its heartbeats.
+    // `running` (and its memory) is what the service itself reports in its heartbeats.
     await waitFor('the service to report 2 running', async () => (await world.service(service.id)).running === 2);
+    const { body } = await world.api<{ memory: { heapUsedBytes: number; rssBytes: number } | null }>(
+      'GET',
+      `/services/${service.id}`,
+    );
+    assert.ok(body.memory && body.memory.heapUsedBytes > 0 && body.memory.rssBytes > body.memory.heapUsedBytes);
 
     assert.equal((await world.api('DELETE', `/observers/${second}`)).status, 202);
     await world.waitForStatus(second, 'Deleted');

@@ -21,6 +21,8 @@ export interface ServiceView {
   lastHeartbeatAt: string;
   diedAt: string | null;
   deathReason: string | null;
+  /** As of its last heartbeat; null until one reported it. */
+  memory: { heapUsedBytes: number; rssBytes: number } | null;
 }
 
 export interface ServiceDetail extends ServiceView {
@@ -44,6 +46,9 @@ interface ServiceRecord {
   last_seen_at: Date;
   died_at: Date | null;
   death_reason: string | null;
+  /** bigint columns: pg returns them as strings. */
+  heap_used_bytes: string | null;
+  rss_bytes: string | null;
 }
 
 /** Reading the services the manager knows of. */
@@ -99,5 +104,9 @@ function toView(row: ServiceRecord): ServiceView {
     lastHeartbeatAt: row.last_seen_at.toISOString(),
     diedAt: row.died_at?.toISOString() ?? null,
     deathReason: row.death_reason,
+    memory:
+      row.heap_used_bytes === null || row.rss_bytes === null
+        ? null
+        : { heapUsedBytes: Number(row.heap_used_bytes), rssBytes: Number(row.rss_bytes) },
   };
 }

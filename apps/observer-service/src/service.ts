@@ -501,6 +501,7 @@ export class ObserverService {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       running,
       freeSlots: Math.max(0, this.options.capacity - running.length),
+      memory: { heapUsedBytes: process.memoryUsage().heapUsed, rssBytes: process.memoryUsage.rss() },
     })
       .then(() => this.touchHealthFile())
       .catch((err: unknown) => this.warnBroker(err, 'send a heartbeat'));

@@ -38,6 +38,8 @@ export const ServiceHeartbeat = z.object({
   heartbeatIntervalMs: z.int().positive(),
   running: z.array(ObserverId),
   freeSlots: z.int().nonnegative(),
+  /** The service's memory at the heartbeat (optional: older services do not send it). */
+  memory: z.object({ heapUsedBytes: z.int().nonnegative(), rssBytes: z.int().nonnegative() }).optional(),
 });
 
 export const ServiceDied = z.object({

@@ -1,13 +1,14 @@
 import { DataSource } from 'typeorm';
 import { Initial1764000000000 } from './migrations/1764000000000-initial';
 import { CrashLoops1764000000001 } from './migrations/1764000000001-crash-loops';
+import { ServiceMemory1764000000002 } from './migrations/1764000000002-service-memory';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
-    migrations: [Initial1764000000000, CrashLoops1764000000001],
+    migrations: [Initial1764000000000, CrashLoops1764000000001, ServiceMemory1764000000002],
     migrationsRun: true,
     synchronize: false,
     // pg pool: a failed connection is dropped and the next query opens a new one, so the

@@ -113,9 +113,18 @@ export class StateProjector {
     const updated = await sql<unknown>(
       tx,
       `UPDATE services SET status = 'Alive', running = $2, free_slots = $3, capacity = $4,
-              heartbeat_interval_ms = $5, last_seen_at = now(), died_at = NULL, death_reason = NULL
+              heartbeat_interval_ms = $5, last_seen_at = now(), died_at = NULL, death_reason = NULL,
+              heap_used_bytes = $6, rss_bytes = $7
        WHERE id = $1 RETURNING id`,
-      [e.serviceId, e.running.length, e.freeSlots, e.capacity, e.heartbeatIntervalMs],
+      [
+        e.serviceId,
+        e.running.length,
+        e.freeSlots,
+        e.capacity,
+        e.heartbeatIntervalMs,
+        e.memory?.heapUsedBytes ?? null,
+        e.memory?.rssBytes ?? null,
+      ],
     );
     if (updated.length === 0) {
       // Its birth was never seen (e.g. the database was reset): know it from the heartbeat

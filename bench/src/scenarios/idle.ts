@@ -1,0 +1,76 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { sleep, type Scenario } from '../scenario';
+import { allRunningOn, createTickers, startWorld } from '../vigil';
+
+/** The service's heartbeat for this scenario, ms: what a production service does at rest. */
+const HEARTBEAT_MS = 1_000;
+/** Tickers that tick once an hour: idle for the length of the measurement. */
+const IDLE_INTERVAL_MS = 3_600_000;
+
+/** CPU seconds the process has used, from /proc (user + system). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+}
+
+/**
+ * SPEC §7: an idle observer costs ≤ 5 KB of heap (10,000 per service in 50 MB). The service
+ * reports its memory in every heartbeat; the lowest of several readings (after collections)
+ * with N idle tickers, minus the same without any, divided by N.
+ */
+export const idle: Scenario = {
+  name: 'idle',
+  title: 'Idle cost per observer',
+  description:
+    `N tickers that tick once an hour on one service: heap and RSS per observer (lowest of 5 heartbeats, against ` +
+    "the same service before any observer), and the service's CPU use over 10 s at rest.",
+  params: [{ flag: 'idle-n', description: 'idle observers on the service', default: 10_000, quick: 1000 }],
+  figures: [
+    { name: 'heap bytes per observer', unit: 'bytes', target: { op: '<=', value: 5 * 1024, text: '<= 5 KB' } },
+    { name: 'RSS bytes per observer', unit: 'bytes' },
+    { name: 'CPU at rest %', unit: '%' },
+  ],
+
+  async run(ctx) {
+    const n = ctx.params['idle-n'] ?? 10_000;
+    const world = await startWorld(ctx);
+    try {
+      const service = await world.startService('bench-idle', {
+        CAPACITY: String(n),
+        HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
+        LOG_LEVEL: 'info',
+      });
+      const lowestMemory = async () => {
+        let heap = Infinity;
+        let rss = Infinity;
+        for (let i = 0; i < 5; i++) {
+          await sleep(HEARTBEAT_MS);
+          const { body } = await world.api<{ memory: { heapUsedBytes: number; rssBytes: number } | null }>(
+            'GET',
+            `/services/${service.id}`,
+          );
+          heap = Math.min(heap, body.memory?.heapUsedBytes ?? Infinity);
+          rss = Math.min(rss, body.memory?.rssBytes ?? Infinity);
+        }
+        return { heap, rss };
+      };
+      const before = await lowestMemory();
+      ctx.progress(`creating ${n} idle observers`);
+      const { ids } = await createTickers(world, n, IDLE_INTERVAL_MS);
+      await allRunningOn(world, ids, service, 600_000);
+      const loaded = await lowestMemory();
+      const cpuBefore = cpuSeconds(service.process.pid);
+      await sleep(10_000);
+      const cpuPercent = ((cpuSeconds(service.process.pid) - cpuBefore) / 10) * 100;
+      return {
+        'heap bytes per observer': (loaded.heap - before.heap) / n,
+        'RSS bytes per observer': (loaded.rss - before.rss) / n,
+        'CPU at rest %': cpuPercent,
+      };
+    } finally {
+      await world.close();
+    }
+  },
+};
