@@ -11,11 +11,19 @@ import {
 
 /** Every observer runs on exactly one live service, seen from outside. */
 async function waitUntilEachRunsOnce(world: World, ids: readonly string[], timeoutMs = 30_000) {
+  let counts: number[] = [];
   await waitFor(
     'every observer to run exactly once',
-    () => ids.every((id) => world.watch.runningOn(id, 350).length === 1),
+    () => {
+      counts = ids.map((id) => world.watch.runningOn(id, 350).length);
+      return counts.every((count) => count === 1);
+    },
     { timeoutMs },
-  );
+  ).catch((err: Error) => {
+    const nowhere = counts.filter((count) => count === 0).length;
+    const twice = counts.filter((count) => count > 1).length;
+    throw new Error(`${err.message} (running nowhere: ${nowhere}, on two services: ${twice})`);
+  });
 }
 
 describe('broker lost', { timeout: 240_000 }, () => {
