@@ -56,6 +56,11 @@ const service = {
     pools: { type: 'array', items: { type: 'string' } },
     kinds: { type: 'array', items: { type: 'string' } },
     lastHeartbeatAt: { type: 'string', format: 'date-time' },
+    memory: {
+      type: ['object', 'null'],
+      description: 'as of its last heartbeat',
+      properties: { heapUsedBytes: { type: 'integer' }, rssBytes: { type: 'integer' } },
+    },
   },
 };
 
