@@ -140,7 +140,10 @@ export class StateProjector {
     await this.claimRunning(tx, e.serviceId, e.running, effects);
   }
 
-  /** Records what a service says it runs; anything deleted or unknown among it gets cancelled. */
+  /**
+   * Records what a service says it runs; anything deleted or unknown among it gets cancelled,
+   * and a crash loop whose job is still out gets its dead-lettering cancel again.
+   */
   private async claimRunning(
     tx: EntityManager,
     serviceId: string,
@@ -153,6 +156,7 @@ export class StateProjector {
       `UPDATE observers o SET status = 'Processing', service_id = $1, updated_at = now(), last_error = NULL
        WHERE o.id = ANY($2::uuid[])
          AND o.status IN ('Created', 'Processing', 'Failed')
+         AND NOT o.quarantine_pending
          AND o.service_id IS DISTINCT FROM $1
          AND (o.service_id IS NULL
               OR NOT EXISTS (SELECT 1 FROM services s WHERE s.id = o.service_id AND s.status = 'Alive'))
@@ -169,13 +173,15 @@ export class StateProjector {
         reason: 'reported running',
       })),
     );
-    const unwanted = await sql<{ id: string }>(
+    const unwanted = await sql<{ id: string; quarantine: boolean }>(
       tx,
-      `SELECT r.id FROM unnest($1::uuid[]) AS r(id)
-       WHERE NOT EXISTS (SELECT 1 FROM observers o WHERE o.id = r.id AND o.status IN ('Created', 'Processing', 'Failed'))`,
+      `SELECT r.id, coalesce(o.quarantine_pending, false) AS quarantine
+       FROM unnest($1::uuid[]) AS r(id) LEFT JOIN observers o ON o.id = r.id
+       WHERE o.id IS NULL OR o.quarantine_pending OR o.status NOT IN ('Created', 'Processing', 'Failed')`,
       [running],
     );
-    effects.cancel.push(...unwanted.map(({ id }) => id));
+    effects.cancel.push(...unwanted.filter((row) => !row.quarantine).map((row) => row.id));
+    effects.quarantine.push(...unwanted.filter((row) => row.quarantine).map((row) => row.id));
   }
 
   private async observerStarted(
@@ -227,6 +233,8 @@ export class StateProjector {
       tx,
       `UPDATE observers SET
          status = CASE WHEN $2 = 'crash-loop' AND status NOT IN ('OnDeleting', 'Deleted') THEN 'Failed' ELSE 'Deleted' END,
+         last_error = CASE WHEN $2 = 'crash-loop' THEN coalesce(last_error, 'crash loop: its services kept dying')
+                           ELSE last_error END,
          service_id = NULL, quarantine_pending = false, updated_at = now()
        WHERE id = $1 AND status <> 'Deleted' RETURNING status`,
       [e.observerId, e.reason],
