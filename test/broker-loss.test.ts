@@ -67,7 +67,7 @@ describe('broker lost', { timeout: 240_000 }, () => {
         return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
       });
     }
-    assert.equal((await world.api('GET', '/observers?status=Created')).body.items instanceof Array, true);
+    assert.deepEqual((await world.api<{ items: unknown[] }>('GET', '/observers?status=Created')).body.items, []);
     // Deletes work after the reconnect.
     for (const id of ids) assert.equal((await world.api('DELETE', `/observers/${id}`)).status, 202);
     for (const id of ids) await world.waitForStatus(id, 'Deleted');

@@ -109,11 +109,11 @@ describe('observer lifecycle', () => {
     await world.waitForStatus(id, 'OnDeleting', null);
     const fresh = await world.startService('lifecycle-2', { CAPACITY: '2' });
     const deleted = await world.waitForStatus(id, 'Deleted');
-    assert.ok(
-      deleted.timeline.some((t) => t.event === 'started' && t.serviceId === fresh.id) ||
-        world.watch.lastSeen(id, fresh.id) === undefined,
-      'either the new service started it and was cancelled again, or it dropped the job on arrival',
-    );
+    assert.equal(deleted.timeline.at(-1)?.serviceId, fresh.id, 'the new service confirmed the cancel');
+    // The first broadcast reached nobody: only a cancel sent again can have stopped it.
+    const metrics = await (await fetch(world.apiUrl.replace(/\/api\/v1$/, '/metrics'))).text();
+    const resent = [...metrics.matchAll(/^vigil_cancels_sent_total\{why="(?:retry|runs-where-it-must-not)"\} (\d+)/gm)];
+    assert.ok(resent.reduce((sum, match) => sum + Number(match[1]), 0) >= 1, 'the manager sent the cancel again');
     await waitFor('the observer to run nowhere', () => world.watch.runningOn(id, 300).length === 0);
     service = fresh;
   });

@@ -493,6 +493,7 @@ export class ObserverService {
     const session = this.session;
     if (!session?.alive) return;
     const running = this.running();
+    const { heapUsed, rss } = process.memoryUsage();
     void this.publishState({
       type: 'service.heartbeat',
       ...this.eventBase(),
@@ -501,7 +502,7 @@ export class ObserverService {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       running,
       freeSlots: Math.max(0, this.options.capacity - running.length),
-      memory: { heapUsedBytes: process.memoryUsage().heapUsed, rssBytes: process.memoryUsage.rss() },
+      memory: { heapUsedBytes: heapUsed, rssBytes: rss },
     })
       .then(() => this.touchHealthFile())
       .catch((err: unknown) => this.warnBroker(err, 'send a heartbeat'));

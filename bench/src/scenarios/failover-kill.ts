@@ -34,13 +34,7 @@ export const failoverKill: Scenario = {
       const allRunning = times.at(-1) ?? NaN;
       await waitFor(
         'the manager to show every observer on the survivor',
-        async () =>
-          (
-            await world.api<{ items: unknown[] }>(
-              'GET',
-              `/observers?serviceId=${survivor.id}&status=Processing&limit=1000`,
-            )
-          ).body.items.length === Math.min(n, 1000),
+        async () => (await world.service(survivor.id)).observers.length === n,
         { timeoutMs: 120_000, intervalMs: 20 },
       );
       const managerAgrees = Date.now() - killedAt;

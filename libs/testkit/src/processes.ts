@@ -62,11 +62,6 @@ export class AppProcess {
       .filter((entry) => typeof entry.msg === 'string' && entry.msg.includes(text));
   }
 
-  /** Log lines at level error (50) or fatal (60). */
-  errors(): string[] {
-    return this.lines.filter((line) => /"level":(50|60)/.test(line));
-  }
-
   tail(count = 30): string {
     return this.lines.slice(-count).join('\n');
   }
