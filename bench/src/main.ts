@@ -1,24 +1,18 @@
 /**
  * Vigil's benchmark harness: `npm run bench -- [--quick] [--only a,b] [--runs n] [--out dir] [--<size-flag> n]`.
  * Runs every selected scenario `--runs` times (run 1 of all, then run 2 of all, …, so a scenario can
- * read what the scenarios it `needs` measured in the same run), then writes latest.json and latest.md.
+ * read what the scenarios it `needs` measured in the same run), then writes latest.json, latest.md and
+ * latest.svg (the failover timeline, see plot.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { killAllChildren } from './child';
-import { describeMachine, type Machine } from './machine';
-import {
-  max,
-  median,
-  min,
-  type BenchEnv,
-  type Figure,
-  type Param,
-  type Scenario,
-  type TimelinePoint,
-} from './scenario';
+import { describeMachine } from './machine';
+import { renderPlot } from './plot';
+import type { FigureResult, Report, RunRecord, ScenarioResult } from './report';
+import { max, median, min, type BenchEnv, type Param, type Scenario } from './scenario';
 import { scenarios as allScenarios } from './scenarios';
 
 interface Args {
@@ -29,43 +23,7 @@ interface Args {
   params: Record<string, number>;
 }
 
-interface RunRecord {
-  run: number;
-  startedAt: string;
-  durationMs: number;
-  values: Record<string, number>;
-  timelines: Record<string, TimelinePoint[]>;
-  resources: { kind: string; name: string }[];
-  error?: string;
-}
-
-interface FigureResult extends Figure {
-  runs: number[];
-  median: number | null;
-  min: number | null;
-  max: number | null;
-  met: boolean | null;
-}
-
-interface ScenarioResult {
-  name: string;
-  title: string;
-  description?: string;
-  needs: string[];
-  /** The size flags this scenario declares, with the values used. */
-  params: Record<string, number>;
-  figures: FigureResult[];
-  runs: RunRecord[];
-}
-
-export interface Report {
-  startedAt: string;
-  finishedAt: string;
-  machine: Machine;
-  args: { argv: string[]; quick: boolean; only: string[] | null; runs: number; params: Record<string, number> };
-  env: BenchEnv;
-  scenarios: ScenarioResult[];
-}
+export type { Report } from './report';
 
 const DEFAULT_OUT = path.resolve(__dirname, '..', 'results');
 
@@ -82,7 +40,7 @@ function usage(): string {
     '  --quick        small sizes and only the fast scenarios (a minute or two)',
     '  --only a,b     these scenarios (a name, or a prefix before "-": "bullmq" = bullmq-*); needs are added',
     '  --runs n       runs per scenario, default 3; each figure is the median of the runs',
-    `  --out dir      where latest.json and latest.md go, default ${path.relative(process.cwd(), DEFAULT_OUT) || '.'}`,
+    `  --out dir      where latest.json, latest.md and latest.svg go, default ${path.relative(process.cwd(), DEFAULT_OUT) || '.'}`,
     '',
     'size flags:',
     ...allParams().map(
@@ -248,7 +206,7 @@ function markdown(report: Report): string {
       );
     }
   }
-  lines.push('', '## How', '');
+  lines.push('', '![failover timeline](latest.svg)', '', '## How', '');
   for (const scenario of report.scenarios) {
     lines.push(`- **${scenario.title}** (\`${scenario.name}\`): ${scenario.description ?? ''}`);
     for (const run of scenario.runs)
@@ -357,8 +315,10 @@ async function main(): Promise<number> {
   const md = markdown(report);
   await writeFile(path.join(args.out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(path.join(args.out, 'latest.md'), md);
+  const svg = path.join(args.out, 'latest.svg');
+  await writeFile(svg, renderPlot(report));
   process.stdout.write(md);
-  log(`wrote ${path.join(args.out, 'latest.json')} and latest.md`);
+  log(`wrote ${path.join(args.out, 'latest.json')}, latest.md and ${svg}`);
   const failures = report.scenarios.flatMap((s) => s.runs.filter((r) => r.error)).length;
   if (failures > 0) log(`${failures} run(s) failed`);
   return failures > 0 ? 1 : 0;
