@@ -14,7 +14,7 @@ import { brokerNames, encodeMessage, type BrokerNames, type CancelMessage, type 
 import type { Logger } from '@vigil/logging';
 
 /** How many state events may be in flight to the manager at once. */
-const STATE_PREFETCH = 200;
+const STATE_PREFETCH = 1000;
 
 export interface StateDelivery {
   readonly message: ConsumeMessage;

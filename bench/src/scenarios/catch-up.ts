@@ -77,7 +77,7 @@ export const catchUp: Scenario = {
       const appliedMs = await waitFor(
         `the manager to apply ${backlog} state events`,
         async () => (await eventsApplied(world)) >= backlog && performance.now() - readyAt,
-        { timeoutMs: 60_000, intervalMs: 20 },
+        { timeoutMs: 120_000, intervalMs: 20 },
       );
       await waitFor(
         'the manager to show every observer on the last service and the others dead',
@@ -90,7 +90,7 @@ export const catchUp: Scenario = {
           }
           return true;
         },
-        { timeoutMs: 60_000, intervalMs: 50 },
+        { timeoutMs: 120_000, intervalMs: 50 },
       );
       const viewTrueMs = performance.now() - readyAt;
       return {

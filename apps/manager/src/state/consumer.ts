@@ -18,7 +18,7 @@ const RETRY_MAX_MS = 5_000;
 /** Failures other than a database outage: likely the event itself, so it may not block the queue. */
 const MAX_OTHER_FAILURES = 5;
 /** Events applied in one transaction at most (the broker's prefetch bounds it too). */
-const MAX_BATCH = 500;
+const MAX_BATCH = 1000;
 
 /**
  * Applies state messages one at a time, in queue order, acking each once applied. A message
@@ -41,7 +41,10 @@ export class StateConsumer {
 
   push(delivery: StateDelivery): void {
     this.pending.push(delivery);
-    if (!this.draining) void this.drain();
+    if (this.draining) return;
+    // Deliveries read from the socket together arrive in one tick: let them form one batch.
+    this.draining = true;
+    setImmediate(() => void this.drain());
   }
 
   stop(): void {
@@ -53,7 +56,6 @@ export class StateConsumer {
    * applied again one event at a time, so one bad event cannot hold the others back.
    */
   private async drain(): Promise<void> {
-    this.draining = true;
     try {
       while (this.pending.length > 0 && !this.stopped) {
         const batch = this.decodeOrReject(this.pending.splice(0, MAX_BATCH));
