@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { waitFor, World, type ServiceHandle } from '@vigil/testkit';
+import { staged, waitFor, World, type ServiceHandle } from '@vigil/testkit';
 
 describe('an observer that kills the services running it', () => {
   let world: World;
@@ -62,59 +62,19 @@ describe('a crash loop seen by a service that has not heard of it yet', () => {
   after(() => world.close());
 
   it('a heartbeat listing the quarantined observer neither claims it nor clears its error', async () => {
-    const at = () => new Date().toISOString();
-    const born = (serviceId: string, name: string) => ({
-      type: 'service.born',
-      serviceId,
-      at: at(),
-      name,
-      capacity: 10,
-      pools: ['default'],
-      kinds: [{ name: 'ticker', paramsSchema: { type: 'object' } }],
-      version: '0',
-      host: 'h',
-      pid: 1,
-      startedAt: at(),
-      heartbeatIntervalMs: 60_000,
-      running: [],
-    });
     const [first, replacement, other] = [randomUUID(), randomUUID(), randomUUID()];
-    await world.publishRaw(world.names.stateQueue, JSON.stringify(born(first, 'staged')));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(first, 'staged')));
     await waitFor('the staged service', async () => (await world.api('GET', `/services/${first}`)).status === 200);
     const id = await world.createTicker('looping');
-    await world.publishRaw(
-      world.names.stateQueue,
-      JSON.stringify({
-        type: 'observer.started',
-        serviceId: first,
-        at: at(),
-        observerId: id,
-        name: 'looping',
-        kind: 'ticker',
-        pool: 'default',
-        redelivered: false,
-      }),
-    );
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.started(first, id, 'looping')));
     await world.waitForStatus(id, 'Processing', first);
     // Its service dies without a word and comes back: a crash loop at the first death.
-    await world.publishRaw(world.names.stateQueue, JSON.stringify(born(replacement, 'staged')));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(replacement, 'staged')));
     const failed = await world.waitForStatus(id, 'Failed', null);
     assert.match(String(failed.lastError), /crash loop/);
 
-    await world.publishRaw(world.names.stateQueue, JSON.stringify(born(other, 'bystander')));
-    await world.publishRaw(
-      world.names.stateQueue,
-      JSON.stringify({
-        type: 'service.heartbeat',
-        serviceId: other,
-        at: at(),
-        name: 'bystander',
-        capacity: 10,
-        heartbeatIntervalMs: 60_000,
-        running: [id],
-        freeSlots: 9,
-      }),
-    );
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(other, 'bystander')));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.heartbeat(other, 'bystander', [id])));
     await waitFor('the heartbeat to be applied', async () => (await world.service(other)).running === 1);
     const after = await world.observer(id);
     assert.equal(after.status, 'Failed');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createRunningTickers, waitUntilRunningOn, waitFor, World } from '@vigil/testkit';
+import { randomUUID } from 'node:crypto';
+import { createRunningTickers, staged, waitUntilRunningOn, waitFor, World } from '@vigil/testkit';
 
 describe('manager catch-up', () => {
   let world: World;
@@ -44,5 +45,47 @@ describe('manager catch-up', () => {
       'the state queue to be drained',
       async () => (await world.queueCounts(world.names.stateQueue)).messageCount === 0,
     );
+  });
+});
+
+describe('a backlog applied in one batch', () => {
+  let world: World;
+
+  before(async () => {
+    world = await World.create();
+    await world.startManager();
+  });
+  after(() => world.close());
+
+  it("keeps each observer's events in order: the later start wins, a start after deletion is cancelled", async () => {
+    const [first, second] = [randomUUID(), randomUUID()];
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(first, 'staged-1')));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(second, 'staged-2')));
+    await waitFor('the staged services', async () => (await world.api('GET', `/services/${second}`)).status === 200);
+    const moving = await world.createTicker('moving');
+    const gone = await world.createTicker('gone');
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.stopped(first, gone)));
+    await world.waitForStatus(gone, 'Deleted', null);
+
+    await world.manager?.kill();
+    for (const event of [
+      staged.started(first, moving, 'moving'),
+      staged.started(second, moving, 'moving'),
+      staged.started(first, gone, 'gone'),
+    ]) {
+      await world.publishRaw(world.names.stateQueue, JSON.stringify(event));
+    }
+    await world.startManager();
+
+    const observer = await world.waitForStatus(moving, 'Processing', second);
+    assert.deepEqual(
+      observer.timeline.filter((e) => e.event === 'moved').map((e) => [e.serviceId, e.reason]),
+      [[second, `from ${first}`]],
+    );
+    assert.equal((await world.observer(gone)).status, 'Deleted');
+    await waitFor('a cancel of the deleted observer', async () => {
+      const metrics = await (await fetch(`${world.apiUrl.replace(/\/api\/v1$/, '')}/metrics`)).text();
+      return /vigil_cancels_sent_total\{why="runs-where-it-must-not"\} [1-9]/.test(metrics);
+    });
   });
 });

@@ -5,3 +5,4 @@ export * from './world';
 export * from './fleet';
 export * from './private-rabbitmq';
 export * from './private-postgres';
+export * from './staged-events';

@@ -1,0 +1,64 @@
+import type { StateEvent, StateEventOf } from '@vigil/contracts';
+
+/**
+ * State events as a service would send them, for tests that stage a story the real services
+ * cannot be made to tell on cue (e.g. a backlog in a precise order). Staged services heartbeat
+ * once a minute, so the manager does not find them silent during a test.
+ */
+export const staged = {
+  born(serviceId: string, name: string, running: string[] = []): StateEventOf<'service.born'> {
+    const at = new Date().toISOString();
+    return {
+      type: 'service.born',
+      serviceId,
+      at,
+      name,
+      capacity: 10,
+      pools: ['default'],
+      kinds: [{ name: 'ticker', paramsSchema: { type: 'object' } }],
+      version: '0',
+      host: 'staged',
+      pid: 1,
+      startedAt: at,
+      heartbeatIntervalMs: 60_000,
+      running,
+    };
+  },
+
+  heartbeat(serviceId: string, name: string, running: string[]): StateEventOf<'service.heartbeat'> {
+    return {
+      type: 'service.heartbeat',
+      serviceId,
+      at: new Date().toISOString(),
+      name,
+      capacity: 10,
+      heartbeatIntervalMs: 60_000,
+      running,
+      freeSlots: 10 - running.length,
+    };
+  },
+
+  started(serviceId: string, observerId: string, name: string): StateEventOf<'observer.started'> {
+    return {
+      type: 'observer.started',
+      serviceId,
+      at: new Date().toISOString(),
+      observerId,
+      name,
+      kind: 'ticker',
+      pool: 'default',
+      redelivered: false,
+    };
+  },
+
+  stopped(serviceId: string, observerId: string): StateEventOf<'observer.stopped'> {
+    return {
+      type: 'observer.stopped',
+      serviceId,
+      at: new Date().toISOString(),
+      observerId,
+      reason: 'cancelled',
+      graceful: true,
+    };
+  },
+} satisfies Record<string, (...args: never[]) => StateEvent>;
