@@ -84,7 +84,7 @@ describe('a backlog applied in one batch', () => {
     );
     assert.equal((await world.observer(gone)).status, 'Deleted');
     await waitFor('a cancel of the deleted observer', async () => {
-      const metrics = await (await fetch(`${world.apiUrl.replace(/\/api\/v1$/, '')}/metrics`)).text();
+      const metrics = await world.metrics();
       return /vigil_cancels_sent_total\{why="runs-where-it-must-not"\} [1-9]/.test(metrics);
     });
   });

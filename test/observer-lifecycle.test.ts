@@ -111,7 +111,7 @@ describe('observer lifecycle', () => {
     const deleted = await world.waitForStatus(id, 'Deleted');
     assert.equal(deleted.timeline.at(-1)?.serviceId, fresh.id, 'the new service confirmed the cancel');
     // The first broadcast reached nobody: only a cancel sent again can have stopped it.
-    const metrics = await (await fetch(world.apiUrl.replace(/\/api\/v1$/, '/metrics'))).text();
+    const metrics = await world.metrics();
     const resent = [...metrics.matchAll(/^vigil_cancels_sent_total\{why="(?:retry|runs-where-it-must-not)"\} (\d+)/gm)];
     assert.ok(resent.reduce((sum, match) => sum + Number(match[1]), 0) >= 1, 'the manager sent the cancel again');
     await waitFor('the observer to run nowhere', () => world.watch.runningOn(id, 300).length === 0);

@@ -7,7 +7,7 @@ const HEARTBEAT_MS = 100;
 
 /** The manager's count of state events applied so far, from its /metrics. */
 async function eventsApplied(world: World): Promise<number> {
-  const text = await (await fetch(`${world.apiUrl.replace(/\/api\/v1$/, '')}/metrics`)).text();
+  const text = await world.metrics();
   let total = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('vigil_state_events_total{')) total += Number(line.split(' ').at(-1));

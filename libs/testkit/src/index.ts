@@ -6,3 +6,4 @@ export * from './fleet';
 export * from './private-rabbitmq';
 export * from './private-postgres';
 export * from './staged-events';
+export * from './http';

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { Client } from 'pg';
 import { connect } from '@vigil/broker';
 import { brokerNames, type BrokerNames } from '@vigil/contracts';
 import { ObservationWatch } from './observations';
+import { httpRequest } from './http';
 import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './processes';
 import { waitFor } from './wait';
 
@@ -36,7 +38,7 @@ export interface WorldOptions {
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
   contentType: string;
-  headers: Headers;
+  headers: IncomingHttpHeaders;
   body: T;
 }
 
@@ -129,18 +131,18 @@ export class World {
   }
 
   async api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
-    const response = await fetch(`${this.apiUrl}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
+    const response = await httpRequest(method, `${this.apiUrl}${path}`, body);
     return {
       status: response.status,
-      contentType: response.headers.get('content-type') ?? '',
+      contentType: response.headers['content-type'] ?? '',
       headers: response.headers,
-      body: (text ? JSON.parse(text) : {}) as T,
+      body: (response.text ? JSON.parse(response.text) : {}) as T,
     };
+  }
+
+  /** The manager's Prometheus metrics, as text. */
+  async metrics(): Promise<string> {
+    return (await httpRequest('GET', this.apiUrl.replace(/\/api\/v1$/, '/metrics'))).text;
   }
 
   /** Creates a ticker observer and returns its id. */
