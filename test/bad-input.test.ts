@@ -99,6 +99,18 @@ describe('bad input', () => {
     await world.waitForStatus(id, 'Deleted');
   });
 
+  it('the same name posted many times at once: one 201, the rest 409, one observer', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => post({ name: 'raced', kind: 'ticker', params: { intervalMs: 100 } })),
+    );
+    assert.deepEqual(responses.map((r) => r.status).sort(), [201, ...Array<number>(19).fill(409)]);
+    const list = await world.api<{ items: { id: string; name: string }[] }>('GET', '/observers?limit=100');
+    const raced = list.body.items.filter((o) => o.name === 'raced');
+    assert.equal(raced.length, 1);
+    await world.api('DELETE', `/observers/${raced[0]!.id}`);
+    await world.waitForStatus(raced[0]!.id, 'Deleted');
+  });
+
   it('unknown ids and routes: 404; bad query strings: 400', async () => {
     for (const path of [
       `/observers/${randomUUID()}`,

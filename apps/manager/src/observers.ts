@@ -5,7 +5,7 @@ import type { Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
 import type { ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
-import { recordTimeline } from './state/timeline';
+import { Batched } from './db/batched';
 import { sql } from './db/sql';
 
 export interface ObserverView {
@@ -85,6 +85,38 @@ export class Observers {
   ) {}
 
   /**
+   * New rows with their first timeline entry, many per statement; a name already in use among
+   * the live observers (or earlier in the same batch) makes its row come back `false`.
+   */
+  private readonly inserts = new Batched<CreateObserver & { id: string }, boolean>(async (rows) => {
+    const created = await sql<{ id: string }>(
+      this.db,
+      `WITH created AS (
+         INSERT INTO observers (id, name, kind, pool, params, status)
+         SELECT id, name, kind, pool, params, 'Created'
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS i(id, name, kind, pool, params)
+         ON CONFLICT (name) WHERE status <> 'Deleted' DO NOTHING
+         RETURNING id),
+       logged AS (INSERT INTO observer_events (observer_id, event, status) SELECT id, 'created', 'Created' FROM created)
+       SELECT id FROM created`,
+      [
+        rows.map((r) => r.id),
+        rows.map((r) => r.name),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.pool),
+        rows.map((r) => JSON.stringify(r.params)),
+      ],
+    );
+    const ids = new Set(created.map((row) => row.id));
+    return rows.map((r) => ids.has(r.id));
+  });
+
+  private readonly publishedMarks = new Batched<string, void>(async (ids) => {
+    await sql(this.db, `UPDATE observers SET job_published = true WHERE id = ANY($1::uuid[])`, [ids]);
+    return ids.map(() => undefined);
+  });
+
+  /**
    * The row is committed before the job is published, so the service's `observer.started`
    * always finds it. If the publish fails the row is removed again and the caller told so; a
    * manager that dies in between leaves an unpublished row, which the reconciler publishes.
@@ -93,20 +125,8 @@ export class Observers {
     const check = await this.catalog.check(input.kind, input.pool, input.params);
     if (!check.ok) return { type: 'rejected', check };
     const id = randomUUID();
-    try {
-      // One statement, so one round trip and one commit, for the row and its first timeline entry.
-      await sql(
-        this.db,
-        `WITH created AS (
-           INSERT INTO observers (id, name, kind, pool, params, status) VALUES ($1, $2, $3, $4, $5, 'Created')
-           RETURNING id)
-         INSERT INTO observer_events (observer_id, event, status) SELECT id, 'created', 'Created' FROM created`,
-        [id, input.name, input.kind, input.pool, JSON.stringify(input.params)],
-      );
-    } catch (err) {
-      if (isUniqueViolation(err)) return { type: 'name-in-use', name: input.name };
-      throw err;
-    }
+    const inserted = await this.inserts.add({ id, ...input });
+    if (!inserted) return { type: 'name-in-use', name: input.name };
     const job: JobMessage = {
       observerId: id,
       name: input.name,
@@ -123,9 +143,9 @@ export class Observers {
     }
     // The job is out: from here the observer exists, whatever happens to this bookkeeping.
     // (The first observer.started also sets the flag.)
-    await sql(this.db, `UPDATE observers SET job_published = true WHERE id = $1`, [id]).catch((err: unknown) =>
-      this.log.warn({ err, observerId: id }, 'could not mark the job published'),
-    );
+    await this.publishedMarks
+      .add(id)
+      .catch((err: unknown) => this.log.warn({ err, observerId: id }, 'could not mark the job published'));
     const now = new Date().toISOString();
     const observer: ObserverView = {
       id,
@@ -145,30 +165,23 @@ export class Observers {
    * unless it failed in a crash loop and its job is still out there.
    */
   async remove(id: string): Promise<DeleteResult> {
-    const rows: ObserverRecord[] = await this.db.transaction(async (tx) => {
-      const updated = await sql<ObserverRecord>(
-        tx,
-        `UPDATE observers SET
+    // One statement, so one round trip and one commit, for the change and its timeline entry.
+    const rows = await sql<ObserverRecord>(
+      this.db,
+      `WITH updated AS (
+         UPDATE observers SET
            status = CASE WHEN status = 'Failed' AND NOT quarantine_pending THEN 'Deleted' ELSE 'OnDeleting' END,
            quarantine_pending = false, cancel_sent_at = now(), updated_at = now()
          WHERE id = $1 AND status IN ('Created', 'Processing', 'Failed')
-         RETURNING ${COLUMNS}`,
-        [id],
-      );
-      const row = updated[0];
-      if (row) {
-        await recordTimeline(tx, [
-          {
-            observerId: id,
-            event: row.status === 'Deleted' ? 'deleted' : 'cancel-sent',
-            status: row.status,
-            serviceId: row.service_id,
-            reason: 'DELETE requested',
-          },
-        ]);
-      }
-      return updated;
-    });
+         RETURNING ${COLUMNS}),
+       logged AS (
+         INSERT INTO observer_events (observer_id, event, status, service_id, reason)
+         SELECT id, CASE WHEN status = 'Deleted' THEN 'deleted' ELSE 'cancel-sent' END, status, service_id,
+                'DELETE requested'
+         FROM updated)
+       SELECT * FROM updated`,
+      [id],
+    );
     const row = rows[0];
     if (row) {
       if (row.status === 'OnDeleting') await this.sendCancel(id);
@@ -264,8 +277,4 @@ function toView(row: ObserverRecord): ObserverView {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
 }
