@@ -1,4 +1,5 @@
 import * as amqp from 'amqplib';
+import type { Writable } from 'node:stream';
 import type { ChannelModel, RecoveringChannelModel } from 'amqplib';
 
 export interface BrokerLogger {
@@ -39,7 +40,10 @@ export async function connectWithRecovery(options: RecoveringConnectionOptions):
       initialDelay: options.initialDelayMs ?? 200,
       maxDelay: options.maxDelayMs ?? 5_000,
       waitForConnect: false,
-      setup: options.setup,
+      setup: async (model: ChannelModel) => {
+        coalesceWrites(model);
+        await options.setup(model);
+      },
     },
   });
   connection.on('disconnect', (err: Error) => {
@@ -57,6 +61,30 @@ export async function connectWithRecovery(options: RecoveringConnectionOptions):
   );
   await connection.waitForConnect();
   return connection;
+}
+
+/**
+ * amqplib writes each frame with a socket write of its own: one system call and, with Nagle
+ * off, one TCP segment each. A service taking over 1,000 observers sends thousands of frames in
+ * a burst, and a CPU profile of that burst showed half of the service's time in those writes.
+ * Corked until the end of the tick, the frames written together leave in one `writev`.
+ */
+function coalesceWrites(model: ChannelModel): void {
+  const socket = (model as unknown as { connection?: { stream?: Writable } }).connection?.stream;
+  if (typeof socket?.cork !== 'function') return;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(...args);
+  }) as Writable['write'];
 }
 
 /**
