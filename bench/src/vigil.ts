@@ -54,8 +54,17 @@ export async function fleetWithSurvivor(ctx: ScenarioContext, world: World, n: n
   return { victim, survivor, ids };
 }
 
-/** Milliseconds from `since` (epoch ms) until each observer was first seen on `service`, sorted. */
+/**
+ * Milliseconds from `since` (epoch ms) until each observer ran on `service`, sorted: when its
+ * first observation there was published, by the service's clock (the same machine's). On two
+ * cores the watch's own delay in receiving 1,000 observations would otherwise count too.
+ */
 export function arrivals(world: World, ids: readonly string[], service: ServiceHandle, since: number): number[] {
+  return ids.map((id) => (world.watch.publishedFirst(id, service.id) ?? NaN) - since).sort((a, b) => a - b);
+}
+
+/** The same as `arrivals`, by the time the observations reached the watch. */
+export function seenByWatch(world: World, ids: readonly string[], service: ServiceHandle, since: number): number[] {
   return ids.map((id) => (world.watch.firstSeen(id, service.id) ?? NaN) - since).sort((a, b) => a - b);
 }
 

@@ -26,6 +26,8 @@ export class ObservationWatch {
   private readonly seen = new Map<string, Map<string, number>>();
   /** `${observerId} ${serviceId}` → when first seen (ms). */
   private readonly first = new Map<string, number>();
+  /** `${observerId} ${serviceId}` → the `at` of the first observation (the service's clock, ms). */
+  private readonly firstPublished = new Map<string, number>();
   /** observerId → its recent runs, oldest first. */
   private readonly runs = new Map<string, Run[]>();
   private connection: RecoveringChannelModel | undefined;
@@ -54,12 +56,15 @@ export class ObservationWatch {
   record(body: Buffer, now = Date.now()): void {
     const decoded = decodeMessage(Observation, body);
     if (!decoded.ok) return;
-    const { observerId, serviceId, data } = decoded.value;
+    const { observerId, serviceId, data, at } = decoded.value;
     let byService = this.seen.get(observerId);
     if (!byService) this.seen.set(observerId, (byService = new Map<string, number>()));
     byService.set(serviceId, now);
     const key = `${observerId} ${serviceId}`;
-    if (!this.first.has(key)) this.first.set(key, now);
+    if (!this.first.has(key)) {
+      this.first.set(key, now);
+      this.firstPublished.set(key, Date.parse(at));
+    }
     this.recordRun(observerId, serviceId, now, seqOf(data));
   }
 
@@ -92,6 +97,14 @@ export class ObservationWatch {
       }
     }
     return longest;
+  }
+
+  /**
+   * When the observer's first observation from `serviceId` was published, by that service's
+   * clock: when it ran there, without the time the observation took to reach this watch.
+   */
+  publishedFirst(observerId: string, serviceId: string): number | undefined {
+    return this.firstPublished.get(`${observerId} ${serviceId}`);
   }
 
   /** When the observer was first seen from `serviceId`, if ever. */
