@@ -22,7 +22,8 @@ async function waitUntilEachRunsOnce(world: World, ids: readonly string[], timeo
   ).catch((err: Error) => {
     const nowhere = counts.filter((count) => count === 0).length;
     const twice = counts.filter((count) => count > 1).length;
-    throw new Error(`${err.message} (running nowhere: ${nowhere}, on two services: ${twice})`);
+    const logs = world.services.map((s) => `--- ${s.name}\n${s.process.tail(15)}`).join('\n');
+    throw new Error(`${err.message} (running nowhere: ${nowhere}, on two services: ${twice})\n${logs}`);
   });
 }
 
