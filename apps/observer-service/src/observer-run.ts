@@ -1,5 +1,5 @@
 import type { JobMessage } from '@vigil/contracts';
-import { coerceError, type Logger } from '@vigil/logging';
+import { coerceError, type LazyChild } from '@vigil/logging';
 import { sleep, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
 
 /** Why a running observer was asked to stop; `quarantined`: cancelled for a crash loop. */
@@ -17,7 +17,7 @@ export interface ObserverRunOptions {
   /** How long an aborted observer may take to end before it is given up on, ms. */
   stopTimeoutMs: number;
   publish: (data: unknown) => void;
-  log: Logger;
+  log: LazyChild;
 }
 
 /**
@@ -29,6 +29,8 @@ export class ObserverRun {
   private readonly controller = new AbortController();
   private cause: StopCause | undefined;
   private result: Promise<RunOutcome> | undefined;
+  /** Ends the outcome as not graceful: armed by `stop`, fired after the stop timeout. */
+  private giveUp: (() => void) | undefined;
 
   constructor(private readonly options: ObserverRunOptions) {
     this.job = options.job;
@@ -39,7 +41,10 @@ export class ObserverRun {
    * the service must know the run as its own before it does.
    */
   start(): Promise<RunOutcome> {
-    this.result ??= Promise.race([this.runWithRestarts(), this.stopDeadline()]);
+    this.result ??= new Promise<RunOutcome>((resolve) => {
+      this.giveUp = () => resolve(this.stopped(false));
+      void this.runWithRestarts().then(resolve);
+    });
     return this.result;
   }
 
@@ -57,6 +62,8 @@ export class ObserverRun {
     if (this.cause) return;
     this.cause = cause;
     this.controller.abort(new Error(`observer stopped: ${cause}`));
+    // An observer that ignores its signal must not hold its slot (or a shutdown) forever.
+    setTimeout(() => this.giveUp?.(), this.options.stopTimeoutMs).unref();
   }
 
   private async runWithRestarts(): Promise<RunOutcome> {
@@ -76,7 +83,9 @@ export class ObserverRun {
           signal,
           attempt,
           publish: this.options.publish,
-          log,
+          get log() {
+            return log();
+          },
         });
         if (signal.aborted) return this.stopped(true);
         error = new Error('run() returned before the observer was cancelled');
@@ -88,17 +97,9 @@ export class ObserverRun {
       if (restarts >= policy.maxRestarts) return { type: 'failed', error, attempts: attempt + 1 };
       const delayMs = Math.min(policy.initialDelayMs * 2 ** restarts, policy.maxDelayMs);
       restarts++;
-      log.warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
+      log().warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
       if (!(await sleep(delayMs, signal))) return this.stopped(true);
     }
-  }
-
-  /** An observer that ignores its signal must not hold its slot (or a shutdown) forever. */
-  private async stopDeadline(): Promise<RunOutcome> {
-    const signal = this.controller.signal;
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    await new Promise((resolve) => setTimeout(resolve, this.options.stopTimeoutMs).unref());
-    return this.stopped(false);
   }
 
   private stopped(graceful: boolean): RunOutcome {

@@ -2,17 +2,21 @@ import { utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import {
+  ackReceipt,
   connectWithRecovery,
   declareControlQueue,
   declareJobsQueue,
   declareSharedTopology,
   isDeliveryTimeout,
   jobConsumerArguments,
+  nackReceipt,
   publishConfirmed,
+  receiptOf,
   type Channel,
   type ChannelModel,
   type ConfirmChannel,
   type ConsumeMessage,
+  type Receipt,
   type RecoveringChannelModel,
 } from '@vigil/broker';
 import {
@@ -26,7 +30,7 @@ import {
   type Observation,
   type StateEvent,
 } from '@vigil/contracts';
-import { coerceError, type Logger } from '@vigil/logging';
+import { coerceError, lazyChild, type LazyChild, type Logger } from '@vigil/logging';
 import type { RestartPolicy } from '@vigil/observer-sdk';
 import { CancelMemory } from './cancel-memory';
 import type { KindRegistry } from './kind-registry';
@@ -66,7 +70,7 @@ interface Session {
 interface Hold {
   readonly run: ObserverRun;
   readonly session: Session;
-  readonly message: ConsumeMessage;
+  readonly receipt: Receipt;
   /** Time from the cancel's arrival to the AbortSignal firing, reported with `observer.stopped`. */
   abortLatencyMs?: number;
 }
@@ -262,18 +266,18 @@ export class ObserverService {
       this.settle(session, msg, 'requeue');
       return;
     }
-    const log = this.log.child({ observerId: job.observerId, observer: job.name, kind: job.kind });
+    const log = lazyChild(this.log, { observerId: job.observerId, observer: job.name, kind: job.kind });
 
     const cancel = this.cancels.get(job.observerId);
     if (cancel) {
-      log.info({ deadLetter: cancel.deadLetter }, 'job of a cancelled observer; not starting it');
+      log().info({ deadLetter: cancel.deadLetter }, 'job of a cancelled observer; not starting it');
       this.settle(session, msg, cancel.deadLetter ? 'dead-letter' : 'ack');
       this.reportStopped(job.observerId, cancel.deadLetter ? 'crash-loop' : 'cancelled', true, undefined);
       return;
     }
     const existing = this.holds.get(job.observerId);
     if (existing?.session === session) {
-      log.warn({}, 'second job message for an observer already running here; dropping the duplicate');
+      log().warn({}, 'second job message for an observer already running here; dropping the duplicate');
       this.settle(session, msg, 'ack');
       return;
     }
@@ -286,13 +290,13 @@ export class ObserverService {
     if (!kind) {
       // Another service of the pool may know the kind; hand the job back after a pause so the
       // broker does not bounce it straight back here.
-      log.error({ pools: this.options.pools }, 'unknown kind; requeueing the job for another service in 1 s');
+      log().error({ pools: this.options.pools }, 'unknown kind; requeueing the job for another service in 1 s');
       setTimeout(() => this.settle(session, msg, 'requeue'), 1_000).unref();
       return;
     }
     const params = kind.params.safeParse(job.params);
     if (!params.success) {
-      log.error({ error: params.error.message }, 'params fail the kind schema; the observer failed');
+      log().error({ error: params.error.message }, 'params fail the kind schema; the observer failed');
       void this.publishState({
         type: 'observer.failed',
         ...this.eventBase(),
@@ -314,7 +318,7 @@ export class ObserverService {
     job: JobMessage,
     kind: NonNullable<ReturnType<KindRegistry['get']>>,
     params: unknown,
-    log: Logger,
+    log: LazyChild,
   ): void {
     if (!session.alive) return;
     const run = new ObserverRun({
@@ -326,10 +330,10 @@ export class ObserverService {
       publish: (data) => this.publishObservation(job, data),
       log,
     });
-    const hold: Hold = { run, session, message: msg };
+    const hold: Hold = { run, session, receipt: receiptOf(msg) };
     this.holds.set(job.observerId, hold);
     this.adjustConsuming(session);
-    log.info({ redelivered: msg.fields.redelivered }, 'observer started');
+    this.log.info({ ...log.bindings, redelivered: msg.fields.redelivered }, 'observer started');
     void this.publishState({
       type: 'observer.started',
       ...this.eventBase(),
@@ -342,12 +346,12 @@ export class ObserverService {
     void run.start().then((outcome) => this.onObserverEnded(hold, outcome, log));
   }
 
-  private onObserverEnded(hold: Hold, outcome: RunOutcome, log: Logger): void {
+  private onObserverEnded(hold: Hold, outcome: RunOutcome, log: LazyChild): void {
     const { observerId } = hold.run.job;
     if (this.holds.get(observerId) === hold) this.holds.delete(observerId);
-    const { session, message } = hold;
+    const { session, receipt } = hold;
     if (outcome.type === 'failed') {
-      log.error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
+      log().error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
       if (!session.alive) return; // the broker already requeued the job; another run will retry
       void this.publishState({
         type: 'observer.failed',
@@ -356,22 +360,22 @@ export class ObserverService {
         error: outcome.error.message,
         attempts: outcome.attempts,
       }).catch((err: unknown) => this.warnBroker(err, 'report observer.failed'));
-      this.settle(session, message, 'dead-letter');
+      this.settle(session, receipt, 'dead-letter');
     } else {
       if (!outcome.graceful)
-        log.error({ stopTimeoutMs: this.options.stopTimeoutMs }, 'observer ignored its AbortSignal; giving up on it');
-      log.info({ cause: outcome.cause }, 'observer stopped');
+        log().error({ stopTimeoutMs: this.options.stopTimeoutMs }, 'observer ignored its AbortSignal; giving up on it');
+      log().info({ cause: outcome.cause }, 'observer stopped');
       switch (outcome.cause) {
         case 'cancelled':
-          this.settle(session, message, 'ack');
+          this.settle(session, receipt, 'ack');
           if (session.alive) this.reportStopped(observerId, 'cancelled', outcome.graceful, hold.abortLatencyMs);
           break;
         case 'quarantined':
-          this.settle(session, message, 'dead-letter');
+          this.settle(session, receipt, 'dead-letter');
           if (session.alive) this.reportStopped(observerId, 'crash-loop', outcome.graceful, hold.abortLatencyMs);
           break;
         case 'shutdown':
-          this.settle(session, message, 'requeue');
+          this.settle(session, receipt, 'requeue');
           break;
         case 'connection-lost':
           break;
@@ -417,11 +421,11 @@ export class ObserverService {
   }
 
   /** Acks, requeues or dead-letters a job on the channel it came from, if that is still open. */
-  private settle(session: Session, msg: ConsumeMessage, how: 'ack' | 'requeue' | 'dead-letter'): void {
+  private settle(session: Session, delivery: Receipt, how: 'ack' | 'requeue' | 'dead-letter'): void {
     if (!session.alive) return;
     try {
-      if (how === 'ack') session.jobs.ack(msg);
-      else session.jobs.nack(msg, false, how === 'requeue');
+      if (how === 'ack') ackReceipt(session.jobs, delivery);
+      else nackReceipt(session.jobs, delivery, how === 'requeue');
     } catch (err) {
       this.warnBroker(err, `settle a job (${how})`);
     }

@@ -11,3 +11,4 @@ export { connect } from 'amqplib';
 export * from './topology';
 export * from './connection';
 export * from './publish';
+export * from './receipt';
