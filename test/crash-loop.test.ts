@@ -82,3 +82,36 @@ describe('a crash loop seen by a service that has not heard of it yet', () => {
     assert.match(String(after.lastError), /crash loop/);
   });
 });
+
+describe('a service that dies under an observer that has run there for long', () => {
+  let world: World;
+
+  before(async () => {
+    world = await World.create();
+    // One death would be a crash loop, for an observer that started on the service within 1 s.
+    await world.startManager({ CRASH_LOOP_DEATHS: '1', CRASH_LOOP_RECENT_START_MS: '1000' });
+  });
+  after(() => world.close());
+
+  it('does not count against it; against one that had just started there, it does', async () => {
+    const [old, oldReplacement, fresh, freshReplacement] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(old, 'long-lived')));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(fresh, 'short-lived')));
+    await waitFor('the staged services', async () => (await world.api('GET', `/services/${fresh}`)).status === 200);
+    const settled = await world.createTicker('settled');
+    const newcomer = await world.createTicker('newcomer');
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.started(old, settled, 'settled')));
+    await world.waitForStatus(settled, 'Processing', old);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.started(fresh, newcomer, 'newcomer')));
+    await world.waitForStatus(newcomer, 'Processing', fresh);
+
+    // Both services die without a word and come back under their names.
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(oldReplacement, 'long-lived')));
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(freshReplacement, 'short-lived')));
+    const failed = await world.waitForStatus(newcomer, 'Failed', null);
+    assert.match(String(failed.lastError), /crash loop/);
+    const waiting = await world.waitForStatus(settled, 'Created', null);
+    assert.equal(waiting.lastError, null);
+  });
+});

@@ -21,6 +21,11 @@ const schema = z.object({
    */
   CRASH_LOOP_DEATHS: env.integer({ min: 1 }).default(5),
   CRASH_LOOP_WINDOW_MS: env.integer({ min: 1 }).default(10 * 60_000),
+  /**
+   * A death counts against the observers that started on the service this recently: one that
+   * ran there for long did not bring it down, whatever did.
+   */
+  CRASH_LOOP_RECENT_START_MS: env.integer({ min: 1 }).default(60_000),
 });
 
 export type ManagerEnv = z.infer<typeof schema>;

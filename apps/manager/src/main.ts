@@ -33,7 +33,11 @@ async function run(): Promise<void> {
   const metrics = createMetrics();
   const db = createDataSource(env.DATABASE_URL);
   await connectDatabase(db, log);
-  const crashLoop = { deaths: env.CRASH_LOOP_DEATHS, windowMs: env.CRASH_LOOP_WINDOW_MS };
+  const crashLoop = {
+    deaths: env.CRASH_LOOP_DEATHS,
+    windowMs: env.CRASH_LOOP_WINDOW_MS,
+    recentStartMs: env.CRASH_LOOP_RECENT_START_MS,
+  };
 
   const consumer = new StateConsumer({
     projector: new StateProjector(db, crashLoop),

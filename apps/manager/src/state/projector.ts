@@ -19,6 +19,8 @@ type OtherEvent = Exclude<StateEvent, Started>;
 export interface CrashLoopPolicy {
   deaths: number;
   windowMs: number;
+  /** A death counts against the observers that started on the service within this. */
+  recentStartMs: number;
 }
 
 /**
@@ -373,8 +375,11 @@ async function countCrashDeaths(tx: EntityManager, serviceId: string, policy: Cr
                                       THEN crash_window_started_at ELSE now() END,
        recent_services = array_remove(recent_services, $1::uuid)
      WHERE recent_services @> ARRAY[$1::uuid] AND status IN ('Created', 'Processing')
+       AND EXISTS (SELECT 1 FROM observer_events e
+                   WHERE e.observer_id = observers.id AND e.service_id = $1 AND e.event IN ('started', 'moved')
+                     AND e.at > now() - make_interval(secs => $3 / 1000.0))
      RETURNING id, crash_deaths`,
-    [serviceId, policy.windowMs],
+    [serviceId, policy.windowMs, policy.recentStartMs],
   );
   const looping = counted.filter((row) => row.crash_deaths >= policy.deaths).map((row) => row.id);
   if (looping.length === 0) return [];
