@@ -4,7 +4,6 @@
  * No timing is asserted. Needs RabbitMQ and Redis on their local ports.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
@@ -13,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@vigil/broker';
 import { Redis } from 'ioredis';
-import { ROOT } from '@vigil/testkit';
+import { ROOT, runScript } from '@vigil/testkit';
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -49,17 +48,6 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BENCH_MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe('benchmark harness (--quick)', () => {
   let out: string;
 
@@ -72,7 +60,13 @@ describe('benchmark harness (--quick)', () => {
 
   it('runs floor, failover-kill and bullmq-tuned, writes latest.json and latest.md, and cleans up after itself', async () => {
     // --out keeps the smoke run from overwriting bench/results/latest.*.
-    const result = await runBench(['--quick', '--only', 'floor,failover-kill,bullmq-tuned', '--out', out]);
+    const result = await runScript('bench/dist/main.js', [
+      '--quick',
+      '--only',
+      'floor,failover-kill,bullmq-tuned',
+      '--out',
+      out,
+    ]);
     assert.equal(result.code, 0, `bench exited ${result.code}:\n${result.stderr.slice(-3000)}`);
     assert.match(result.stderr, /floor run 1\/3: starting/, 'progress lines go to stderr');
 

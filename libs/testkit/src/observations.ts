@@ -5,12 +5,17 @@ const quiet = { info() {}, warn() {}, error() {} };
 const RUNS_KEPT = 50;
 
 /** One run of an observer on one service, from its first to its last observation seen. */
-interface Run {
+export interface Run {
   serviceId: string;
   start: number;
   end: number;
   lastSeq: number;
+  /** Silences within the run longer than `SILENCE_KEPT_MS` (a frozen service), by when they began. */
+  silences: { from: number; ms: number }[];
 }
+
+/** A run's silences shorter than this are not kept: observers publish at least this often. */
+const SILENCE_KEPT_MS = 250;
 
 function seqOf(data: unknown): number | undefined {
   const seq = (data as { seq?: unknown } | null)?.seq;
@@ -75,11 +80,12 @@ export class ObservationWatch {
     const current = runs.findLast((run) => run.serviceId === serviceId);
     const continues = current && (seq === undefined ? true : seq > current.lastSeq);
     if (current && continues) {
+      if (at - current.end > SILENCE_KEPT_MS) current.silences.push({ from: current.end, ms: at - current.end });
       current.end = at;
       current.lastSeq = seq ?? current.lastSeq;
       return;
     }
-    runs.push({ serviceId, start: at, end: at, lastSeq: seq ?? 0 });
+    runs.push({ serviceId, start: at, end: at, lastSeq: seq ?? 0, silences: [] });
     if (runs.length > RUNS_KEPT) runs.shift();
   }
 
@@ -110,6 +116,16 @@ export class ObservationWatch {
   /** When the observer was first seen from `serviceId`, if ever. */
   firstSeen(observerId: string, serviceId: string): number | undefined {
     return this.first.get(`${observerId} ${serviceId}`);
+  }
+
+  /** Every observer ever seen, by id. */
+  observerIds(): string[] {
+    return [...this.seen.keys()];
+  }
+
+  /** The observer's recent runs (by service, first and last observation), oldest first. */
+  runsOf(observerId: string): readonly Readonly<Run>[] {
+    return this.runs.get(observerId) ?? [];
   }
 
   /** Services that published for the observer within the last `windowMs`. */

@@ -68,6 +68,15 @@ export interface PrivateRabbit {
   start(): Promise<void>;
   /** Kills whatever is left of the node and removes its directory; safe to call twice. */
   destroy(): Promise<void>;
+  /** Every queue's ready and unacknowledged messages and consumers (`rabbitmqctl list_queues`). */
+  queues(): Promise<QueueState[]>;
+}
+
+export interface QueueState {
+  name: string;
+  ready: number;
+  unacked: number;
+  consumers: number;
 }
 
 export async function startPrivateRabbit(options: PrivateRabbitOptions = {}): Promise<PrivateRabbit> {
@@ -122,6 +131,20 @@ class PrivateRabbitNode implements PrivateRabbit {
   ) {
     this.url = `amqp://guest:guest@127.0.0.1:${port}`;
     this.paths = rabbitPaths(dir);
+  }
+
+  async queues(): Promise<QueueState[]> {
+    const out = await this.ctl(
+      ['list_queues', '-q', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers'],
+      30_000,
+    );
+    return out
+      .split('\n')
+      .filter((line) => line.trim().length > 0)
+      .map((line) => {
+        const [name = '', ready, unacked, consumers] = line.split('\t');
+        return { name, ready: Number(ready), unacked: Number(unacked), consumers: Number(consumers) };
+      });
   }
 
   /** Writes config, cookie and directories, all owned by the rabbitmq user. */

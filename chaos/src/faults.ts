@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { connect } from '@vigil/broker';
+import type { Rng } from './rng';
+import type { ChaosService, ChaosWorld } from './world';
+
+export const FAULT_KINDS = [
+  'kill-service',
+  'term-service',
+  'freeze-service',
+  'kill-manager',
+  'restart-broker',
+  'kill-broker',
+  'restart-postgres',
+  'blackhole-link',
+  'duplicate-name',
+  'garbage',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultContext {
+  chaos: ChaosWorld;
+  rng: Rng;
+  /** How many services the fleet is meant to have; a service ended beyond it is not replaced. */
+  fleetSize: number;
+  log: (message: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Services in a stable order (by name), so a seed picks the same one on a replay. */
+function pickService(ctx: FaultContext): ChaosService {
+  const services = [...ctx.chaos.services].sort(
+    (a, b) => a.name.localeCompare(b.name) || a.handle.id.localeCompare(b.handle.id),
+  );
+  return ctx.rng.pick(services);
+}
+
+/** A supervisor brings the service back under its name, unless the fleet is already full. */
+async function replace(ctx: FaultContext, service: ChaosService, delayMs: number): Promise<string> {
+  await ctx.chaos.retire(service);
+  if (ctx.chaos.services.length >= ctx.fleetSize) return 'not replaced (the fleet is full)';
+  await sleep(delayMs);
+  await ctx.chaos.startService(service.name);
+  return `restarted under its name after ${delayMs} ms`;
+}
+
+/** Injects one fault and heals it (restart, SIGCONT, link restored); returns what was done. */
+export async function inject(kind: FaultKind, ctx: FaultContext): Promise<string> {
+  const { chaos, rng } = ctx;
+  switch (kind) {
+    case 'kill-service': {
+      const service = pickService(ctx);
+      chaos.expectExit(service.handle.process, 'killed');
+      service.handle.process.signal('SIGKILL');
+      await service.handle.process.exited;
+      return `SIGKILL ${service.name}; ${await replace(ctx, service, rng.int(200, 3000))}`;
+    }
+    case 'term-service': {
+      const service = pickService(ctx);
+      chaos.expectExit(service.handle.process, 'stopped');
+      service.handle.process.signal('SIGTERM');
+      const { code } = await service.handle.process.exited;
+      if (code !== 0)
+        throw new Error(`${service.name} exited ${code} after SIGTERM:\n${service.handle.process.tail()}`);
+      return `SIGTERM ${service.name}; ${await replace(ctx, service, rng.int(200, 3000))}`;
+    }
+    case 'freeze-service': {
+      const service = pickService(ctx);
+      const ms = rng.int(500, 5000);
+      service.handle.process.signal('SIGSTOP');
+      await sleep(ms);
+      service.handle.process.signal('SIGCONT');
+      return `SIGSTOP ${service.name} for ${ms} ms, then SIGCONT`;
+    }
+    case 'kill-manager': {
+      const manager = chaos.manager;
+      if (!manager) throw new Error('no manager to kill');
+      const ms = rng.int(200, 5000);
+      chaos.expectExit(manager, 'killed');
+      manager.signal('SIGKILL');
+      await manager.exited;
+      await sleep(ms);
+      await chaos.startManager();
+      return `SIGKILL the manager, restarted after ${ms} ms`;
+    }
+    case 'restart-broker': {
+      const ms = rng.int(0, 2000);
+      await chaos.rabbit.stop();
+      await sleep(ms);
+      await chaos.rabbit.start();
+      return `broker stopped, started again after ${ms} ms`;
+    }
+    case 'kill-broker': {
+      const ms = rng.int(0, 2000);
+      await chaos.rabbit.kill();
+      await sleep(ms);
+      await chaos.rabbit.start();
+      return `broker killed, started again after ${ms} ms`;
+    }
+    case 'restart-postgres': {
+      const ms = rng.int(200, 4000);
+      const kill = rng.chance(0.5);
+      await (kill ? chaos.postgres.kill() : chaos.postgres.stop());
+      await sleep(ms);
+      await chaos.postgres.start();
+      return `Postgres ${kill ? 'killed' : 'stopped'}, started again after ${ms} ms`;
+    }
+    case 'blackhole-link': {
+      const service = pickService(ctx);
+      const ms = rng.int(500, 6000);
+      service.proxy.blackhole();
+      await sleep(ms);
+      service.proxy.heal();
+      return `${service.name}'s broker link black-holed for ${ms} ms`;
+    }
+    case 'duplicate-name': {
+      const service = pickService(ctx);
+      await chaos.startService(service.name);
+      return `a second service named ${service.name} started`;
+    }
+    case 'garbage': {
+      const count = rng.int(10, 50);
+      await publishGarbage(chaos, rng, count);
+      return `${count} garbage messages each to the state queue, the jobs queue and the control exchange`;
+    }
+  }
+}
+
+/** Bytes that are not a valid message of any kind: random bytes, broken JSON, JSON of wrong shapes. */
+function garbage(rng: Rng): Buffer {
+  const shapes = [
+    () => randomBytes(rng.int(0, 300)),
+    () => Buffer.from('{"type": "observer.started", "serviceId": '),
+    () => Buffer.from(JSON.stringify({ type: 'service.heartbeat', running: 'everything' })),
+    () => Buffer.from(JSON.stringify({ observerId: 'not-a-uuid', kind: 42 })),
+    () => Buffer.from(JSON.stringify([1, 2, 3])),
+    () => Buffer.from('null'),
+  ];
+  return rng.pick(shapes)();
+}
+
+async function publishGarbage(chaos: ChaosWorld, rng: Rng, count: number): Promise<void> {
+  const { names } = chaos.world;
+  const connection = await connect(chaos.rabbit.url);
+  try {
+    const channel = await connection.createConfirmChannel();
+    for (let i = 0; i < count; i++) {
+      channel.sendToQueue(names.stateQueue, garbage(rng), { persistent: true });
+      channel.sendToQueue(names.jobsQueue('default'), garbage(rng), { persistent: true });
+      channel.publish(names.controlExchange, '', garbage(rng));
+    }
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close();
+  }
+}

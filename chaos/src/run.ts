@@ -1,0 +1,172 @@
+import { inject, type FaultKind } from './faults';
+import { checkInvariants, managerObservers, windows, type Violation } from './invariants';
+import { Rng } from './rng';
+import { Workload, type ManagerObserver } from './workload';
+import { ChaosWorld } from './world';
+
+export interface ChaosOptions {
+  seed: number;
+  faults: number;
+  /** Services in the fleet. */
+  services: number;
+  /** Observers the workload keeps alive, about. */
+  observers: number;
+  /** Fault kinds to draw from (default: all). */
+  kinds: readonly FaultKind[];
+  /** Longest wait for the invariants to hold again after a fault. */
+  convergeTimeoutMs: number;
+  log: (message: string) => void;
+  /** Called once the private world is up, e.g. to tear it down on Ctrl-C. */
+  onWorld?: (chaos: ChaosWorld) => void;
+}
+
+export interface FaultRecord {
+  index: number;
+  kind: FaultKind;
+  description: string;
+  startedAt: string;
+  /** From the fault's start until the invariants held again. */
+  convergedMs: number | null;
+  /** Longest time an observer ran on two services at once, from the fault's start to convergence. */
+  doubleMs: number;
+  /** Longest time an observer that should run ran nowhere, in the same span. */
+  nowhereMs: number;
+  violations: Violation[];
+}
+
+export interface ChaosReport {
+  seed: number;
+  options: Omit<ChaosOptions, 'log' | 'onWorld'>;
+  startedAt: string;
+  finishedAt: string;
+  passed: boolean;
+  faults: FaultRecord[];
+  /** On failure: the first broken observer's story, from the workload, the manager and the watch. */
+  failure?: { fault: string; violations: Violation[]; timelines: unknown[] };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until every invariant holds (the manager must answer, its list settles what the workload
+ * is unsure of); returns the violations still seen at the deadline, or none.
+ */
+async function converge(chaos: ChaosWorld, workload: Workload, timeoutMs: number): Promise<Violation[]> {
+  const deadline = Date.now() + timeoutMs;
+  let violations: Violation[] = [];
+  for (;;) {
+    let observers: ManagerObserver[] | undefined;
+    try {
+      observers = await managerObservers(chaos);
+    } catch (err) {
+      violations = [{ rule: 'manager-disagrees', detail: `the manager does not answer: ${(err as Error).message}` }];
+    }
+    if (observers) {
+      await workload.settle(observers);
+      violations = await checkInvariants(chaos, workload, observers);
+      if (violations.length === 0) return [];
+    }
+    if (Date.now() > deadline) return violations;
+    await sleep(250);
+  }
+}
+
+/** The story of an observer that broke an invariant: what the workload did, the manager recorded, the watch saw. */
+async function timelineOf(chaos: ChaosWorld, workload: Workload, violation: Violation): Promise<unknown> {
+  const entry = [...workload.entries.values()].find((e) => e.id === violation.observerId);
+  const manager = violation.observerId
+    ? await chaos.world.api('GET', `/observers/${violation.observerId}`).then(
+        (r) => r.body,
+        (err: Error) => `unavailable: ${err.message}`,
+      )
+    : undefined;
+  return {
+    violation,
+    workload: entry ? { name: entry.name, kind: entry.kind, state: entry.state, history: entry.history } : undefined,
+    manager,
+    observations: violation.observerId ? chaos.world.watch.runsOf(violation.observerId) : undefined,
+  };
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const { log } = options;
+  const faultRng = new Rng(options.seed);
+  // The workload draws as its requests return, so it has a stream of its own: the fault
+  // schedule stays the same on a replay whatever the timing.
+  const workloadRng = new Rng(options.seed ^ 0x9e3779b9);
+  const report: ChaosReport = {
+    seed: options.seed,
+    options: {
+      seed: options.seed,
+      faults: options.faults,
+      services: options.services,
+      observers: options.observers,
+      kinds: options.kinds,
+      convergeTimeoutMs: options.convergeTimeoutMs,
+    },
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    passed: false,
+    faults: [],
+  };
+  log('starting a private RabbitMQ, Postgres, the manager and the fleet');
+  const chaos = await ChaosWorld.start();
+  options.onWorld?.(chaos);
+  try {
+    for (let i = 0; i < options.services; i++) await chaos.startService();
+    const workload = new Workload(chaos.world, workloadRng, options.observers);
+    workload.start();
+    await sleep(3_000);
+
+    for (let index = 1; index <= options.faults; index++) {
+      await sleep(faultRng.int(500, 3_000));
+      const kind = faultRng.pick(options.kinds);
+      const started = Date.now();
+      let description: string;
+      try {
+        description = await inject(kind, { chaos, rng: faultRng, fleetSize: options.services, log });
+      } catch (err) {
+        description = `injection failed: ${(err as Error).message}`;
+      }
+      await workload.pause();
+      const violations = description.startsWith('injection failed')
+        ? [{ rule: 'process-crashed' as const, detail: description }]
+        : await converge(chaos, workload, options.convergeTimeoutMs);
+      const convergedAt = Date.now();
+      const live = workload.live().flatMap((e) => (e.id ? [e.id] : []));
+      const { doubleMs, nowhereMs } = windows(chaos, live, started, convergedAt);
+      const record: FaultRecord = {
+        index,
+        kind,
+        description,
+        startedAt: new Date(started).toISOString(),
+        convergedMs: violations.length === 0 ? convergedAt - started : null,
+        doubleMs,
+        nowhereMs,
+        violations,
+      };
+      report.faults.push(record);
+      log(
+        `fault ${index}/${options.faults} ${kind}: ${description}; ` +
+          (violations.length === 0
+            ? `converged in ${record.convergedMs} ms (ran twice ≤ ${doubleMs} ms, nowhere ≤ ${nowhereMs} ms)`
+            : `NOT converged after ${options.convergeTimeoutMs} ms: ${violations.length} violations`),
+      );
+      if (violations.length > 0) {
+        report.failure = {
+          fault: `${index} ${kind}: ${description}`,
+          violations,
+          timelines: await Promise.all(violations.slice(0, 3).map((v) => timelineOf(chaos, workload, v))),
+        };
+        return report;
+      }
+      workload.start();
+    }
+    await workload.pause();
+    report.passed = true;
+    return report;
+  } finally {
+    report.finishedAt = new Date().toISOString();
+    await chaos.close();
+  }
+}
