@@ -10,7 +10,14 @@ import {
   type QueueType,
   type RecoveringChannelModel,
 } from '@vigil/broker';
-import { brokerNames, encodeMessage, type BrokerNames, type CancelMessage, type JobMessage } from '@vigil/contracts';
+import {
+  brokerNames,
+  encodeMessage,
+  type BrokerNames,
+  type CancelMessage,
+  type JobMessage,
+  type StateEvent,
+} from '@vigil/contracts';
 import type { Logger } from '@vigil/logging';
 
 /** How many state events may be in flight to the manager at once. */
@@ -97,6 +104,14 @@ export class ManagerBroker {
         });
       }),
     );
+  }
+
+  /** Puts a barrier at the end of the state queue (see `ManagerBarrier`). */
+  async publishBarrier(barrierId: string): Promise<void> {
+    const barrier: StateEvent = { type: 'manager.barrier', barrierId, at: new Date().toISOString() };
+    await publishConfirmed(this.requireSession().publish, '', this.names.stateQueue, encodeMessage(barrier), {
+      persistent: false,
+    });
   }
 
   /** Messages ready in the state queue (not counting those already delivered to us). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@vigil/config';
 import { coerceError, createLogger, type Logger } from '@vigil/logging';
@@ -13,6 +14,9 @@ import { Reconciler } from './reconciler';
 import { Services } from './services';
 import { StateConsumer } from './state/consumer';
 import { StateProjector } from './state/projector';
+
+/** A barrier not back by then (a large backlog, say) is given up on; the next pass sends another. */
+const STATE_BARRIER_TIMEOUT_MS = 10_000;
 
 /** The database may come up after the manager (any start order must work): retry until it does. */
 async function connectDatabase(db: DataSource, log: Logger): Promise<void> {
@@ -49,7 +53,23 @@ async function run(): Promise<void> {
     },
     metrics,
     log,
+    onBarrier: (barrierId) => barriers.get(barrierId)?.(),
   });
+  /** Barriers on their way through the state queue, by id: what to call when each comes back. */
+  const barriers = new Map<string, () => void>();
+  const stateBarrier = async (): Promise<boolean> => {
+    const barrierId = randomUUID();
+    const back = new Promise<boolean>((resolve) => {
+      barriers.set(barrierId, () => resolve(true));
+      setTimeout(() => resolve(false), STATE_BARRIER_TIMEOUT_MS).unref();
+    });
+    try {
+      await broker.publishBarrier(barrierId);
+      return await back;
+    } finally {
+      barriers.delete(barrierId);
+    }
+  };
   const broker: ManagerBroker = new ManagerBroker({
     url: env.AMQP_URL,
     prefix: env.VIGIL_PREFIX,
@@ -70,6 +90,7 @@ async function run(): Promise<void> {
     heartbeatMisses: env.HEARTBEAT_MISSES,
     crashLoop,
     stateCaughtUp: () => consumer.idle,
+    stateBarrier,
   });
   reconciler.start();
 

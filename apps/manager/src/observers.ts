@@ -111,6 +111,31 @@ export class Observers {
     return rows.map((r) => ids.has(r.id));
   });
 
+  /**
+   * Deletions with their timeline entries, many per statement; an observer that is not
+   * Created, Processing or Failed comes back `undefined`.
+   */
+  private readonly removals = new Batched<string, ObserverRecord | undefined>(async (ids) => {
+    const rows = await sql<ObserverRecord>(
+      this.db,
+      `WITH updated AS (
+         UPDATE observers SET
+           status = CASE WHEN status = 'Failed' AND NOT quarantine_pending THEN 'Deleted' ELSE 'OnDeleting' END,
+           quarantine_pending = false, cancel_sent_at = now(), updated_at = now()
+         WHERE id = ANY($1::uuid[]) AND status IN ('Created', 'Processing', 'Failed')
+         RETURNING ${COLUMNS}),
+       logged AS (
+         INSERT INTO observer_events (observer_id, event, status, service_id, reason)
+         SELECT id, CASE WHEN status = 'Deleted' THEN 'deleted' ELSE 'cancel-sent' END, status, service_id,
+                'DELETE requested'
+         FROM updated)
+       SELECT * FROM updated`,
+      [ids],
+    );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => byId.get(id.toLowerCase()));
+  });
+
   private readonly publishedMarks = new Batched<string, void>(async (ids) => {
     await sql(this.db, `UPDATE observers SET job_published = true WHERE id = ANY($1::uuid[])`, [ids]);
     return ids.map(() => undefined);
@@ -122,7 +147,7 @@ export class Observers {
    * manager that dies in between leaves an unpublished row, which the reconciler publishes.
    */
   async create(input: CreateObserver): Promise<CreateResult> {
-    const check = await this.catalog.check(input.kind, input.pool, input.params);
+    const check = storable(input.params) ?? (await this.catalog.check(input.kind, input.pool, input.params));
     if (!check.ok) return { type: 'rejected', check };
     const id = randomUUID();
     const inserted = await this.inserts.add({ id, ...input });
@@ -165,24 +190,7 @@ export class Observers {
    * unless it failed in a crash loop and its job is still out there.
    */
   async remove(id: string): Promise<DeleteResult> {
-    // One statement, so one round trip and one commit, for the change and its timeline entry.
-    const rows = await sql<ObserverRecord>(
-      this.db,
-      `WITH updated AS (
-         UPDATE observers SET
-           status = CASE WHEN status = 'Failed' AND NOT quarantine_pending THEN 'Deleted' ELSE 'OnDeleting' END,
-           quarantine_pending = false, cancel_sent_at = now(), updated_at = now()
-         WHERE id = $1 AND status IN ('Created', 'Processing', 'Failed')
-         RETURNING ${COLUMNS}),
-       logged AS (
-         INSERT INTO observer_events (observer_id, event, status, service_id, reason)
-         SELECT id, CASE WHEN status = 'Deleted' THEN 'deleted' ELSE 'cancel-sent' END, status, service_id,
-                'DELETE requested'
-         FROM updated)
-       SELECT * FROM updated`,
-      [id],
-    );
-    const row = rows[0];
+    const row = await this.removals.add(id);
     if (row) {
       if (row.status === 'OnDeleting') await this.sendCancel(id);
       return { type: 'accepted', observer: toView(row) };
@@ -277,4 +285,23 @@ function toView(row: ObserverRecord): ObserverView {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
+}
+
+/**
+ * Params Postgres' jsonb cannot hold, whatever the kind's schema says: nesting too deep to
+ * serialize, a NUL character, half a surrogate pair (JSON.stringify escapes those two, so they
+ * are found in its output).
+ */
+function storable(params: Record<string, unknown>): Extract<KindCheck, { ok: false }> | undefined {
+  let text: string;
+  try {
+    text = JSON.stringify(params);
+  } catch {
+    return { ok: false, reason: 'invalid-params', detail: 'params nest too deeply to store' };
+  }
+  // An escape is one only after an even number of backslashes.
+  if (/(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i.test(text)) {
+    return { ok: false, reason: 'invalid-params', detail: 'params hold a NUL character or half a surrogate pair' };
+  }
+  return undefined;
 }

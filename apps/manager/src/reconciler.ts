@@ -17,6 +17,8 @@ export interface ReconcilerOptions {
   crashLoop: CrashLoopPolicy;
   /** True once every state event delivered so far has been applied. */
   stateCaughtUp: () => boolean;
+  /** Resolves true once a barrier sent now has come back through the state queue, false if not in time. */
+  stateBarrier: () => Promise<boolean>;
 }
 
 /** Rows left unpublished this long are from a manager that died mid-create. */
@@ -65,13 +67,18 @@ export class Reconciler {
   private async markSilentServicesDead(): Promise<void> {
     const { db, broker, metrics, log, heartbeatMisses } = this.options;
     if (!this.options.stateCaughtUp() || (await broker.stateBacklog()) > 0) return;
-    const silent = await sql<{ id: string; name: string }>(
-      db,
-      `SELECT id, name FROM services
-       WHERE status = 'Alive' AND last_seen_at < now() - make_interval(secs => heartbeat_interval_ms * $1 / 1000.0)`,
-      [heartbeatMisses],
-    );
-    for (const service of silent) {
+    const findSilent = () =>
+      sql<{ id: string; name: string }>(
+        db,
+        `SELECT id, name FROM services
+         WHERE status = 'Alive' AND last_seen_at < now() - make_interval(secs => heartbeat_interval_ms * $1 / 1000.0)`,
+        [heartbeatMisses],
+      );
+    if ((await findSilent()).length === 0) return;
+    // Their heartbeats may still be on the way, behind a flood of other messages: what was
+    // queued before a barrier sent now has been applied once it comes back.
+    if (!(await this.options.stateBarrier())) return;
+    for (const service of await findSilent()) {
       const reason = `no heartbeat for ${heartbeatMisses} intervals`;
       const { marked, quarantined } = await db.transaction((tx) =>
         markServiceDead(tx, service.id, reason, this.options.crashLoop),

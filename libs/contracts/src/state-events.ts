@@ -80,7 +80,18 @@ export const ObserverFailed = z.object({
   attempts: z.int().nonnegative(),
 });
 
+/**
+ * Sent by the manager to its own state queue: once it comes back, everything queued before it
+ * (a heartbeat behind a flood of other messages, say) has been applied.
+ */
+export const ManagerBarrier = z.object({
+  type: z.literal('manager.barrier'),
+  barrierId: z.uuid(),
+  at: Timestamp,
+});
+
 export const StateEvent = z.discriminatedUnion('type', [
+  ManagerBarrier,
   ServiceBorn,
   ServiceHeartbeat,
   ServiceDied,

@@ -27,9 +27,20 @@ export class Batched<T, R> {
         const results = await this.write(batch.map((entry) => entry.item));
         batch.forEach((entry, i) => entry.resolve(results[i]!));
       } catch (err) {
-        for (const entry of batch) entry.reject(err);
+        if (batch.length === 1) batch[0]!.reject(err);
+        // One item may have failed them all: each alone, so the others are not refused for it.
+        else for (const entry of batch) await this.writeAlone(entry);
       }
     }
     this.writing = false;
+  }
+
+  private async writeAlone(entry: (typeof this.waiting)[number]): Promise<void> {
+    try {
+      const [result] = await this.write([entry.item]);
+      entry.resolve(result!);
+    } catch (err) {
+      entry.reject(err);
+    }
   }
 }

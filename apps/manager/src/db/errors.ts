@@ -12,3 +12,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(message))
   );
 }
+
+/**
+ * Postgres refusing a value (SQLSTATE class 22): a NUL byte in a filter, a date out of range in
+ * a cursor. The request carried it, so it is the client's error.
+ */
+export function isDataException(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, driverError } = err as { code?: unknown; driverError?: { code?: unknown } };
+  return [code, driverError?.code].some((c) => typeof c === 'string' && c.startsWith('22'));
+}

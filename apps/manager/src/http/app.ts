@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
-import { isDatabaseUnavailable } from '../db/errors';
+import { isDatabaseUnavailable, isDataException } from '../db/errors';
 import type { Metrics } from '../metrics';
 import type { Observers } from '../observers';
 import type { Services } from '../services';
@@ -175,6 +175,8 @@ export function createApp(deps: AppDependencies): express.Express {
     } else if (isDatabaseUnavailable(err)) {
       log.warn({ err: coerceError(err), method: req.method, url: req.originalUrl }, 'database unavailable');
       sendProblem(res, 'database-unavailable', 'the database is unreachable; retry shortly');
+    } else if (isDataException(err)) {
+      sendProblem(res, 'invalid-request', `a value in the request cannot be used: ${coerceError(err).message}`);
     } else if (typeof status === 'number' && status >= 400 && status < 500) {
       sendProblem(res, status === 415 ? 'unsupported-media-type' : 'invalid-request', coerceError(err).message);
     } else {

@@ -11,6 +11,8 @@ export interface StateConsumerOptions {
   onEffects: (effects: Effects) => Promise<void>;
   metrics: Metrics;
   log: Logger;
+  /** A barrier of the manager's came back: everything queued before it is applied. */
+  onBarrier: (barrierId: string) => void;
 }
 
 const RETRY_MIN_MS = 200;
@@ -139,6 +141,7 @@ export class StateConsumer {
     for (const { delivery, event } of items) {
       metrics.stateEvents.inc({ type: event.type });
       settle(() => delivery.ack(), log);
+      if (event.type === 'manager.barrier') this.options.onBarrier(event.barrierId);
     }
   }
 }

@@ -64,6 +64,8 @@ export class StateProjector {
       case 'observer.failed':
         await this.observerFailed(tx, event);
         break;
+      case 'manager.barrier':
+        break;
     }
   }
 
