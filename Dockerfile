@@ -28,6 +28,7 @@ COPY libs/testkit/package.json libs/testkit/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
 COPY bench/package.json bench/
+COPY chaos/package.json chaos/
 RUN npm ci --no-audit --no-fund
 
 # Sources (.dockerignore keeps node_modules, dist and *.tsbuildinfo out, so `tsc -b`
@@ -35,8 +36,10 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
 COPY libs libs
 COPY apps apps
-# The benchmark workspace is part of `tsc -b`; it is shipped only because every workspace is.
+# The benchmark and fault-suite workspaces are part of `tsc -b`; they are shipped only because
+# every workspace is.
 COPY bench bench
+COPY chaos chaos
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------
@@ -56,6 +59,7 @@ COPY libs/testkit/package.json libs/testkit/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
 COPY bench/package.json bench/
+COPY chaos/package.json chaos/
 # Workspaces are linked into node_modules/@vigil/* and resolve to libs/*/dist via "main".
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -68,6 +72,7 @@ COPY --from=build /app/libs/testkit/dist libs/testkit/dist
 COPY --from=build /app/apps/manager/dist apps/manager/dist
 COPY --from=build /app/apps/observer-service/dist apps/observer-service/dist
 COPY --from=build /app/bench/dist bench/dist
+COPY --from=build /app/chaos/dist chaos/dist
 
 # Files stay owned by root (read-only for the app); the process runs unprivileged.
 USER node
