@@ -127,6 +127,15 @@ export class World {
     });
     const handle = { process: child, id: String(ready.serviceId), name };
     this.services.push(handle);
+    // Creates are refused for a pool no live service serves, as the manager sees it: with the
+    // manager up, wait until it has the service's birth.
+    if (this.manager?.running) {
+      await waitFor(`the manager to know service ${name}`, async () => {
+        return (await this.api('GET', `/services/${handle.id}`)).status === 200;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}\n${this.manager?.tail() ?? ''}`);
+      });
+    }
     return handle;
   }
 
