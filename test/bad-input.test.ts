@@ -81,6 +81,10 @@ describe('bad input', () => {
 
     const missing = await post({ name: 'missing-params', kind: 'ticker' });
     assert.equal(missing.status, 422);
+
+    // Node's timers fire after 1 ms past 2^31 - 1 ms: such a ticker would tick a thousand times a second.
+    const tooLong = await post({ name: 'too-long', kind: 'ticker', params: { intervalMs: 2 ** 31 } });
+    assert.equal(tooLong.status, 422);
   });
 
   it('a name in use: 409; a pool no service serves: 503; nothing created by either', async () => {

@@ -60,8 +60,20 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
-/** Waits `ms`, or less if `signal` fires first; resolves to false when aborted. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+/**
+ * The longest delay Node's timers take (about 24.8 days); a longer one fires after 1 ms, with a
+ * warning. Bound a kind's interval params by it when they feed `setInterval` or `setTimeout`.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Waits `ms` (any length), or less if `signal` fires first; resolves to false when aborted. */
+export async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  let left = ms;
+  for (; left > MAX_TIMER_MS; left -= MAX_TIMER_MS) if (!(await wait(MAX_TIMER_MS, signal))) return false;
+  return wait(left, signal);
+}
+
+function wait(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const onAbort = () => {

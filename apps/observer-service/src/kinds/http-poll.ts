@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defineKind, sleep, z } from '@vigil/observer-sdk';
+import { defineKind, MAX_TIMER_MS, sleep, z } from '@vigil/observer-sdk';
 
 const MAX_BODY_IN_OBSERVATION = 64 * 1024;
 
@@ -14,7 +14,7 @@ export const httpPoll = defineKind({
   params: z.object({
     url: z.url({ protocol: /^https?$/ }).describe('The URL to watch'),
     intervalMs: z.int().min(100).default(5_000).describe('Milliseconds between requests'),
-    timeoutMs: z.int().min(1).default(10_000).describe('Request timeout in milliseconds'),
+    timeoutMs: z.int().min(1).max(MAX_TIMER_MS).default(10_000).describe('Request timeout in milliseconds'),
   }),
   async run({ params, signal, publish }) {
     let last: string | undefined;

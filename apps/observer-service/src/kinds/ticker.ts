@@ -1,11 +1,11 @@
-import { defineKind, untilAborted, z } from '@vigil/observer-sdk';
+import { defineKind, MAX_TIMER_MS, untilAborted, z } from '@vigil/observer-sdk';
 
 /** The smallest observer: publishes `{seq}` at once and then every interval. */
 export const ticker = defineKind({
   name: 'ticker',
   description: 'Publishes {seq} as soon as it starts, then every intervalMs.',
   params: z.object({
-    intervalMs: z.int().min(10).describe('Milliseconds between ticks'),
+    intervalMs: z.int().min(10).max(MAX_TIMER_MS).describe('Milliseconds between ticks'),
   }),
   async run({ params, signal, publish }) {
     let seq = 0;
