@@ -162,6 +162,50 @@ describe('bad input', () => {
     for (const id of ids) await world.waitForStatus(id, 'Deleted');
   });
 
+  // Found by the fault suite's volume fuzzing (chaos/src/fuzz-rest.ts), each once a 500.
+  it('query values Postgres refuses answer 400, not 500', async () => {
+    const cursor = (createdAt: string) =>
+      Buffer.from(JSON.stringify({ createdAt, id: randomUUID() })).toString('base64url');
+    for (const path of [
+      `/observers?cursor=${cursor('2026-13-01 00:00:00+00')}`,
+      `/observers?cursor=${cursor('0000-01-01 00:00:00+00')}`,
+      '/services?name=a%00b',
+    ]) {
+      const response = await world.api('GET', path);
+      assert.equal(response.status, 400, path);
+      assert.equal(response.contentType, PROBLEM);
+    }
+  });
+
+  it('params the database cannot store answer 422 and do not refuse the creates batched with them', async () => {
+    const ticker = (name: string, extra: string) =>
+      `{"name": "${name}", "kind": "ticker", "params": {"intervalMs": 1000, ${extra}}}`;
+    // The ticker's schema lets unknown params through; jsonb cannot hold any of these, and the
+    // last one nests too deeply for JSON.stringify (so it is sent as text).
+    const unstorable = [
+      ticker('unstorable-nul', '"note": "a\\u0000b"'),
+      ticker('unstorable-surrogate', '"note": "\\ud800"'),
+      ticker('unstorable-deep', `"deep": ${'['.repeat(20_000)}1${']'.repeat(20_000)}`),
+    ];
+    const responses = await Promise.all([
+      ...unstorable.map((body) => post(body)),
+      ...Array.from({ length: 10 }, (_, i) =>
+        post({ name: `beside-${i}`, kind: 'ticker', params: { intervalMs: 1000 } }),
+      ),
+    ]);
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [422, 422, 422, ...Array<number>(10).fill(201)],
+    );
+    for (const response of responses.slice(0, 3)) assert.equal(response.contentType, PROBLEM);
+    const list = await world.api<{ items: { id: string; name: string }[] }>('GET', '/observers?limit=100');
+    const beside = list.body.items.filter((o) => o.name.startsWith('beside-'));
+    assert.equal(beside.length, 10);
+    assert.equal(list.body.items.filter((o) => o.name.startsWith('unstorable-')).length, 0);
+    for (const { id } of beside) await world.api('DELETE', `/observers/${id}`);
+    for (const { id } of beside) await world.waitForStatus(id, 'Deleted');
+  });
+
   it('serves health, readiness, metrics and its OpenAPI document', async () => {
     const root = world.apiUrl.replace(/\/api\/v1$/, '');
     assert.equal((await fetch(`${root}/healthz`)).status, 200);
