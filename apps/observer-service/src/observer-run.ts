@@ -1,6 +1,6 @@
 import type { JobMessage } from '@vigil/contracts';
-import { coerceError, type LazyChild } from '@vigil/logging';
-import { sleep, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
+import { coerceError, type Logger } from '@vigil/logging';
+import { sleep, type ObserverContext, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
 
 /** Why a running observer was asked to stop; `quarantined`: cancelled for a crash loop. */
 export type StopCause = 'cancelled' | 'quarantined' | 'shutdown' | 'connection-lost';
@@ -17,23 +17,89 @@ export interface ObserverRunOptions {
   /** How long an aborted observer may take to end before it is given up on, ms. */
   stopTimeoutMs: number;
   publish: (data: unknown) => void;
-  log: LazyChild;
+  /** The service's logger; the run binds the observer's fields to it when it first logs. */
+  log: Logger;
+}
+
+/** The fields every log line about an observer carries. */
+export function observerBindings(job: JobMessage): Record<string, string> {
+  return { observerId: job.observerId, observer: job.name, kind: job.kind };
+}
+
+/**
+ * What `run` gets, one per attempt. A class, not an object literal: V8 keeps a literal with a
+ * getter as a dictionary, about 0.5 KB per observer for as long as it runs.
+ */
+class RunContext implements ObserverContext<unknown> {
+  constructor(
+    private readonly run: ObserverRun,
+    readonly signal: AbortSignal,
+    readonly attempt: number,
+  ) {}
+
+  get observerId(): string {
+    return this.run.job.observerId;
+  }
+
+  get name(): string {
+    return this.run.job.name;
+  }
+
+  get kind(): string {
+    return this.run.job.kind;
+  }
+
+  get pool(): string {
+    return this.run.job.pool;
+  }
+
+  get params(): unknown {
+    return this.run.params;
+  }
+
+  get publish(): (data: unknown) => void {
+    return this.run.publish;
+  }
+
+  get log(): Logger {
+    return this.run.log;
+  }
 }
 
 /**
  * One observer running in this process: its AbortController, its restarts with exponential
- * backoff, and the outcome once it ended for good.
+ * backoff, and the outcome once it ended for good. A service holds thousands of these for weeks,
+ * so it keeps its fields to itself rather than an options object and closures.
  */
 export class ObserverRun {
   readonly job: JobMessage;
+  private readonly kind: ObserverKind;
+  readonly params: unknown;
+  readonly publish: (data: unknown) => void;
+  private readonly policy: RestartPolicy;
+  private readonly stopTimeoutMs: number;
+  private readonly serviceLog: Logger;
+  /** Made on first use: a child logger costs about 600 bytes, and most observers never log. */
+  private childLog: Logger | undefined;
   private readonly controller = new AbortController();
   private cause: StopCause | undefined;
   private result: Promise<RunOutcome> | undefined;
-  /** Ends the outcome as not graceful: armed by `stop`, fired after the stop timeout. */
-  private giveUp: (() => void) | undefined;
+  /** Settles the outcome; `stop` uses it to give up on an observer past its stop timeout. */
+  private resolve: ((outcome: RunOutcome) => void) | undefined;
 
-  constructor(private readonly options: ObserverRunOptions) {
+  constructor(options: ObserverRunOptions) {
     this.job = options.job;
+    this.kind = options.kind;
+    this.params = options.params;
+    this.policy = options.policy;
+    this.stopTimeoutMs = options.stopTimeoutMs;
+    this.publish = options.publish;
+    this.serviceLog = options.log;
+  }
+
+  /** The service's logger bound to this observer. */
+  get log(): Logger {
+    return (this.childLog ??= this.serviceLog.child(observerBindings(this.job)));
   }
 
   /**
@@ -42,7 +108,7 @@ export class ObserverRun {
    */
   start(): Promise<RunOutcome> {
     this.result ??= new Promise<RunOutcome>((resolve) => {
-      this.giveUp = () => resolve(this.stopped(false));
+      this.resolve = resolve;
       void this.runWithRestarts().then(resolve);
     });
     return this.result;
@@ -63,30 +129,18 @@ export class ObserverRun {
     this.cause = cause;
     this.controller.abort(new Error(`observer stopped: ${cause}`));
     // An observer that ignores its signal must not hold its slot (or a shutdown) forever.
-    setTimeout(() => this.giveUp?.(), this.options.stopTimeoutMs).unref();
+    setTimeout(() => this.resolve?.(this.stopped(false)), this.stopTimeoutMs).unref();
   }
 
   private async runWithRestarts(): Promise<RunOutcome> {
-    const { kind, policy, log } = this.options;
+    const { kind, policy } = this;
     const signal = this.controller.signal;
     let restarts = 0;
     for (let attempt = 0; ; attempt++) {
       const startedAt = Date.now();
       let error: Error;
       try {
-        await kind.run({
-          observerId: this.job.observerId,
-          name: this.job.name,
-          kind: this.job.kind,
-          pool: this.job.pool,
-          params: this.options.params,
-          signal,
-          attempt,
-          publish: this.options.publish,
-          get log() {
-            return log();
-          },
-        });
+        await kind.run(new RunContext(this, signal, attempt));
         if (signal.aborted) return this.stopped(true);
         error = new Error('run() returned before the observer was cancelled');
       } catch (thrown) {
@@ -97,7 +151,7 @@ export class ObserverRun {
       if (restarts >= policy.maxRestarts) return { type: 'failed', error, attempts: attempt + 1 };
       const delayMs = Math.min(policy.initialDelayMs * 2 ** restarts, policy.maxDelayMs);
       restarts++;
-      log().warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
+      this.log.warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
       if (!(await sleep(delayMs, signal))) return this.stopped(true);
     }
   }

@@ -30,11 +30,11 @@ import {
   type Observation,
   type StateEvent,
 } from '@vigil/contracts';
-import { coerceError, lazyChild, type LazyChild, type Logger } from '@vigil/logging';
-import type { RestartPolicy } from '@vigil/observer-sdk';
+import { coerceError, type Logger } from '@vigil/logging';
+import type { ObserverKind, RestartPolicy } from '@vigil/observer-sdk';
 import { CancelMemory } from './cancel-memory';
 import type { KindRegistry } from './kind-registry';
-import { ObserverRun, type RunOutcome } from './observer-run';
+import { ObserverRun, observerBindings, type RunOutcome } from './observer-run';
 
 export interface ObserverServiceOptions {
   amqpUrl: string;
@@ -86,6 +86,8 @@ export class ObserverService {
   private readonly startedAt = new Date().toISOString();
   private readonly holds = new Map<string, Hold>();
   private readonly cancels: CancelMemory;
+  /** The service's restart policy with each kind's overrides, made once per kind. */
+  private readonly policies = new Map<ObserverKind, RestartPolicy>();
   private connection: RecoveringChannelModel | undefined;
   private session: Session | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -163,7 +165,7 @@ export class ObserverService {
       channel.on('close', () => this.onChannelLost(session, new Error('channel closed')));
     }
 
-    await declareSharedTopology(state, this.names);
+    await declareSharedTopology(state, this.names, this.options.queueType);
     for (const pool of this.options.pools) await declareJobsQueue(state, this.names, pool, this.options.queueType);
     const controlQueue = await declareControlQueue(control, this.names, this.id);
     await control.consume(controlQueue, (msg) => this.onControlMessage(session, msg), { noAck: true });
@@ -266,7 +268,8 @@ export class ObserverService {
       this.settle(session, msg, 'requeue');
       return;
     }
-    const log = lazyChild(this.log, { observerId: job.observerId, observer: job.name, kind: job.kind });
+    // Made only on these rare paths: a child logger costs heap for as long as it is referenced.
+    const log = () => this.log.child(observerBindings(job));
 
     const cancel = this.cancels.get(job.observerId);
     if (cancel) {
@@ -309,31 +312,30 @@ export class ObserverService {
     }
     // The same observer can still be stopping from a lost connection: start after it ended.
     const previous = existing?.run.outcome ?? Promise.resolve();
-    void previous.then(() => this.startObserver(session, msg, job, kind, params.data, log));
+    void previous.then(() => this.startObserver(session, msg, job, kind, params.data));
   }
 
   private startObserver(
     session: Session,
     msg: ConsumeMessage,
     job: JobMessage,
-    kind: NonNullable<ReturnType<KindRegistry['get']>>,
+    kind: ObserverKind,
     params: unknown,
-    log: LazyChild,
   ): void {
     if (!session.alive) return;
     const run = new ObserverRun({
       job,
       kind,
       params,
-      policy: { ...this.options.restartPolicy, ...kind.restartPolicy },
+      policy: this.policyOf(kind),
       stopTimeoutMs: this.options.stopTimeoutMs,
       publish: (data) => this.publishObservation(job, data),
-      log,
+      log: this.log,
     });
     const hold: Hold = { run, session, receipt: receiptOf(msg) };
     this.holds.set(job.observerId, hold);
     this.adjustConsuming(session);
-    this.log.info({ ...log.bindings, redelivered: msg.fields.redelivered }, 'observer started');
+    this.log.info({ ...observerBindings(job), redelivered: msg.fields.redelivered }, 'observer started');
     void this.publishState({
       type: 'observer.started',
       ...this.eventBase(),
@@ -343,15 +345,22 @@ export class ObserverService {
       pool: job.pool,
       redelivered: msg.fields.redelivered,
     }).catch((err: unknown) => this.warnBroker(err, 'report observer.started'));
-    void run.start().then((outcome) => this.onObserverEnded(hold, outcome, log));
+    void run.start().then((outcome) => this.onObserverEnded(hold, outcome));
   }
 
-  private onObserverEnded(hold: Hold, outcome: RunOutcome, log: LazyChild): void {
+  private policyOf(kind: ObserverKind): RestartPolicy {
+    let policy = this.policies.get(kind);
+    if (!policy) this.policies.set(kind, (policy = { ...this.options.restartPolicy, ...kind.restartPolicy }));
+    return policy;
+  }
+
+  private onObserverEnded(hold: Hold, outcome: RunOutcome): void {
+    const { log } = hold.run;
     const { observerId } = hold.run.job;
     if (this.holds.get(observerId) === hold) this.holds.delete(observerId);
     const { session, receipt } = hold;
     if (outcome.type === 'failed') {
-      log().error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
+      log.error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
       if (!session.alive) return; // the broker already requeued the job; another run will retry
       void this.publishState({
         type: 'observer.failed',
@@ -363,8 +372,8 @@ export class ObserverService {
       this.settle(session, receipt, 'dead-letter');
     } else {
       if (!outcome.graceful)
-        log().error({ stopTimeoutMs: this.options.stopTimeoutMs }, 'observer ignored its AbortSignal; giving up on it');
-      log().info({ cause: outcome.cause }, 'observer stopped');
+        log.error({ stopTimeoutMs: this.options.stopTimeoutMs }, 'observer ignored its AbortSignal; giving up on it');
+      log.info({ cause: outcome.cause }, 'observer stopped');
       switch (outcome.cause) {
         case 'cancelled':
           this.settle(session, receipt, 'ack');

@@ -18,21 +18,6 @@ export function createLogger(options: LoggerOptions): Logger {
   });
 }
 
-/** A child logger made on first use; `bindings` are there to add to a line of the parent's. */
-export interface LazyChild {
-  (): Logger;
-  readonly bindings: Record<string, unknown>;
-}
-
-/**
- * A child costs about 600 bytes of heap for as long as it is referenced; a service keeps one
- * per observer it runs, and most observers never log again after they start.
- */
-export function lazyChild(parent: Logger, bindings: Record<string, unknown>): LazyChild {
-  let child: Logger | undefined;
-  return Object.assign(() => (child ??= parent.child(bindings)), { bindings });
-}
-
 /** Turns anything thrown into an Error, so that logs and messages always have one. */
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
