@@ -88,4 +88,25 @@ describe('a backlog applied in one batch', () => {
       return /vigil_cancels_sent_total\{why="runs-where-it-must-not"\} [1-9]/.test(metrics);
     });
   });
+
+  it('a batch of starts (observers.started) places each observer, in order with the events after it', async () => {
+    const service = randomUUID();
+    await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(service, 'staged-batch')));
+    await waitFor('the staged service', async () => (await world.api('GET', `/services/${service}`)).status === 200);
+    const kept = await world.createTicker('batch-kept');
+    const stopped = await world.createTicker('batch-stopped');
+    for (const event of [
+      staged.startedTogether(service, [
+        { observerId: kept, name: 'batch-kept' },
+        { observerId: stopped, name: 'batch-stopped' },
+      ]),
+      staged.stopped(service, stopped),
+    ]) {
+      await world.publishRaw(world.names.stateQueue, JSON.stringify(event));
+    }
+    await world.waitForStatus(kept, 'Processing', service);
+    await world.waitForStatus(stopped, 'Deleted', null);
+    const timeline = (await world.observer(kept)).timeline.map((e) => [e.event, e.serviceId, e.reason]);
+    assert.deepEqual(timeline.at(-1), ['started', service, 'redelivered']);
+  });
 });

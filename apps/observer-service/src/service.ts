@@ -22,6 +22,7 @@ import {
 import {
   ControlMessage,
   JobMessage,
+  MAX_STARTS_PER_EVENT,
   brokerNames,
   decodeMessage,
   encodeMessage,
@@ -29,6 +30,7 @@ import {
   type BrokerNames,
   type Observation,
   type StateEvent,
+  type StateEventOf,
 } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { ObserverKind, RestartPolicy } from '@vigil/observer-sdk';
@@ -66,6 +68,8 @@ interface Session {
   alive: boolean;
 }
 
+type StartReport = StateEventOf<'observers.started'>['observers'][number];
+
 /** A running observer and the delivery of its job, which stays unacked while it runs. */
 interface Hold {
   readonly run: ObserverRun;
@@ -93,6 +97,8 @@ export class ObserverService {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stallWatch: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  /** Starts not yet reported, and the session they happened on. */
+  private pendingStarts: { session: Session; starts: StartReport[] } | undefined;
 
   constructor(private readonly options: ObserverServiceOptions) {
     this.names = brokerNames(options.prefix);
@@ -336,15 +342,13 @@ export class ObserverService {
     this.holds.set(job.observerId, hold);
     this.adjustConsuming(session);
     this.log.info({ ...observerBindings(job), redelivered: msg.fields.redelivered }, 'observer started');
-    void this.publishState({
-      type: 'observer.started',
-      ...this.eventBase(),
+    this.reportStarted(session, {
       observerId: job.observerId,
       name: job.name,
       kind: job.kind,
       pool: job.pool,
       redelivered: msg.fields.redelivered,
-    }).catch((err: unknown) => this.warnBroker(err, 'report observer.started'));
+    });
     void run.start().then((outcome) => this.onObserverEnded(hold, outcome));
   }
 
@@ -528,7 +532,43 @@ export class ObserverService {
     await utimes(file, now, now).catch(() => writeFile(file, ''));
   }
 
+  /**
+   * Starts are reported together at the end of the tick (`observers.started`, or
+   * `observer.started` for a lone one): taking over a thousand observers then costs the broker
+   * a few persistent messages instead of a thousand.
+   */
+  private reportStarted(session: Session, start: StartReport): void {
+    if (this.pendingStarts?.session !== session) {
+      this.flushStarts();
+      this.pendingStarts = { session, starts: [] };
+      setImmediate(() => this.flushStarts());
+    }
+    const { starts } = this.pendingStarts;
+    starts.push(start);
+    if (starts.length >= MAX_STARTS_PER_EVENT) this.flushStarts();
+  }
+
+  private flushStarts(): void {
+    const pending = this.pendingStarts;
+    this.pendingStarts = undefined;
+    // Starts on a lost session are not reported: the next service.born says what runs.
+    if (!pending || pending.session !== this.session || !pending.session.alive) return;
+    const [only, ...more] = pending.starts;
+    if (!only) return;
+    const event: StateEvent =
+      more.length === 0
+        ? { type: 'observer.started', ...this.eventBase(), ...only }
+        : { type: 'observers.started', ...this.eventBase(), observers: pending.starts };
+    void this.sendState(event).catch((err: unknown) => this.warnBroker(err, `report ${event.type}`));
+  }
+
+  /** Every other event follows the starts before it, so the manager sees them in order. */
   private publishState(event: StateEvent): Promise<void> {
+    this.flushStarts();
+    return this.sendState(event);
+  }
+
+  private sendState(event: StateEvent): Promise<void> {
     const session = this.session;
     if (!session?.alive) return Promise.reject(new Error('not connected to the broker'));
     return publishConfirmed(session.state, '', this.names.stateQueue, encodeMessage(event), { type: event.type });

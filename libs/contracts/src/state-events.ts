@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { KindName, ObserverId, ObserverName, PoolName, ServiceId, Timestamp } from './primitives';
 
+/** Starts one `observers.started` event carries at most (about 150 bytes each). */
+export const MAX_STARTS_PER_EVENT = 1000;
+
 const eventBase = {
   serviceId: ServiceId,
   /** When the service emitted the event (the service's clock). */
@@ -60,6 +63,20 @@ export const ObserverStarted = z.object({
   redelivered: z.boolean(),
 });
 
+/**
+ * Several `observer.started` in one message: a service taking over many observers at once
+ * (failover, a burst of creates) would otherwise send one persistent message each, and on a
+ * busy broker those messages, not the observers, set how fast the takeover is.
+ */
+export const ObserversStarted = z.object({
+  type: z.literal('observers.started'),
+  ...eventBase,
+  observers: z
+    .array(ObserverStarted.pick({ observerId: true, name: true, kind: true, pool: true, redelivered: true }))
+    .min(1)
+    .max(MAX_STARTS_PER_EVENT),
+});
+
 export const ObserverStopped = z.object({
   type: z.literal('observer.stopped'),
   ...eventBase,
@@ -96,6 +113,7 @@ export const StateEvent = z.discriminatedUnion('type', [
   ServiceHeartbeat,
   ServiceDied,
   ObserverStarted,
+  ObserversStarted,
   ObserverStopped,
   ObserverFailed,
 ]);

@@ -51,6 +51,18 @@ export const staged = {
     };
   },
 
+  startedTogether(
+    serviceId: string,
+    observers: { observerId: string; name: string }[],
+  ): StateEventOf<'observers.started'> {
+    return {
+      type: 'observers.started',
+      serviceId,
+      at: new Date().toISOString(),
+      observers: observers.map((o) => ({ ...o, kind: 'ticker', pool: 'default', redelivered: true })),
+    };
+  },
+
   stopped(serviceId: string, observerId: string): StateEventOf<'observer.stopped'> {
     return {
       type: 'observer.stopped',

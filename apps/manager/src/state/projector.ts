@@ -13,7 +13,9 @@ export interface Effects {
 }
 
 type Started = StateEventOf<'observer.started'>;
-type OtherEvent = Exclude<StateEvent, Started>;
+/** What the projector applies: a batch of starts is applied as the starts it holds. */
+type Applied = Exclude<StateEvent, StateEventOf<'observers.started'>>;
+type OtherEvent = Exclude<Applied, Started>;
 
 /** When an observer counts as killing the services that run it. */
 export interface CrashLoopPolicy {
@@ -39,7 +41,7 @@ export class StateProjector {
   apply(events: readonly StateEvent[]): Promise<Effects> {
     return this.db.transaction(async (tx) => {
       const effects: Effects = { cancel: [], quarantine: [] };
-      for (const run of inRuns(withoutStaleHeartbeats(events))) {
+      for (const run of inRuns(withoutStaleHeartbeats(events.flatMap(unbatched)))) {
         if (Array.isArray(run)) await this.observersStarted(tx, run, effects);
         else await this.applyOne(tx, run, effects);
       }
@@ -299,11 +301,17 @@ export class StateProjector {
   }
 }
 
+function unbatched(event: StateEvent): Applied[] {
+  if (event.type !== 'observers.started') return [event];
+  const { serviceId, at } = event;
+  return event.observers.map((o) => ({ type: 'observer.started', serviceId, at, ...o }));
+}
+
 /**
  * Splits events into single events and runs of `observer.started` that can be applied together:
  * consecutive, and each observer at most once (a second start of the same one begins a new run).
  */
-function inRuns(events: readonly StateEvent[]): (OtherEvent | Started[])[] {
+function inRuns(events: readonly Applied[]): (OtherEvent | Started[])[] {
   const runs: (OtherEvent | Started[])[] = [];
   let run: Started[] = [];
   let inRun = new Set<string>();
@@ -331,9 +339,9 @@ function inRuns(events: readonly StateEvent[]): (OtherEvent | Started[])[] {
  * same service in the same batch says nothing the later one does not, so it is skipped. During
  * a catch-up most of the backlog is heartbeats.
  */
-function withoutStaleHeartbeats(events: readonly StateEvent[]): StateEvent[] {
+function withoutStaleHeartbeats<E extends StateEvent>(events: readonly E[]): E[] {
   const seenLater = new Set<string>();
-  const kept: StateEvent[] = [];
+  const kept: E[] = [];
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i]!;
     if (event.type === 'service.heartbeat') {
