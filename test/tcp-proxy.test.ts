@@ -196,6 +196,40 @@ describe('TcpProxy', () => {
     await until(() => proxy.connections === 0, 'the connection forgotten');
   });
 
+  it('with several targets, new connections take turns and skip a target that refuses', async () => {
+    const second = await startEcho();
+    try {
+      const refusing = await freePort();
+      const proxy = await TcpProxy.start([
+        { host: '127.0.0.1', port: echo.port },
+        { host: '127.0.0.1', port: refusing },
+        { host: '127.0.0.1', port: second.port },
+      ]);
+      proxies.push(proxy);
+      // In turn: the first echo; the refusing target, so the second echo; the second echo.
+      const expected = [
+        [1, 0],
+        [1, 1],
+        [1, 2],
+      ];
+      for (const [i, [first, last]] of expected.entries()) {
+        await roundTrip(await client(proxy.port), Buffer.from(`connection ${i}`));
+        assert.deepEqual([echo.sockets.size, second.sockets.size], [first, last], `after connection ${i}`);
+      }
+
+      // A target that dies breaks its connections only; the next connection lands on a live one.
+      for (const socket of second.sockets) socket.destroy();
+      await until(() => clients.filter((c) => c.events.includes('close')).length === 2, 'two connections broken');
+      await roundTrip(await client(proxy.port), Buffer.from('after'));
+      assert.deepEqual([echo.sockets.size, second.sockets.size], [2, 0]);
+    } finally {
+      for (const c of clients.splice(0)) c.socket.destroy();
+      await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+      await until(() => second.sockets.size === 0, 'leftover connections closed');
+      await new Promise((resolve) => second.server.close(resolve));
+    }
+  });
+
   it('an AMQP connection through a black hole dies of its own heartbeat timeout', async () => {
     const broker = new URL(AMQP_URL);
     const proxy = await TcpProxy.start({ host: broker.hostname, port: Number(broker.port || 5672) });

@@ -38,22 +38,36 @@ interface Link {
  * link alone: cut it (both sides see the connection end) or black-hole it (both sides keep an open
  * connection that carries nothing, as when the network drops every packet, so each side learns
  * of it only from its own heartbeat timeout).
+ *
+ * Given several targets (the nodes of a cluster) it balances like a TCP load balancer in front of
+ * one: each new connection goes to the next target in turn, or the one after if that refuses, and
+ * a connection whose target dies breaks (its client reconnects, and lands on a live target).
  */
 export class TcpProxy {
   #state: TcpProxyState = 'open';
   readonly #links = new Set<Link>();
   readonly #server: net.Server;
-  readonly #target: TcpProxyTarget;
+  readonly #targets: readonly TcpProxyTarget[];
+  /** The target the next connection tries first. */
+  #next = 0;
 
-  private constructor(server: net.Server, target: TcpProxyTarget) {
+  private constructor(server: net.Server, targets: readonly TcpProxyTarget[]) {
     this.#server = server;
-    this.#target = target;
+    this.#targets = targets;
   }
 
-  /** Listens on 127.0.0.1 (an ephemeral port unless `listenPort` is given) and forwards to `target`. */
-  static start(target: TcpProxyTarget, options: TcpProxyOptions = {}): Promise<TcpProxy> {
+  /**
+   * Listens on 127.0.0.1 (an ephemeral port unless `listenPort` is given) and forwards to
+   * `target`, or to one of `target`s in turn.
+   */
+  static start(target: TcpProxyTarget | readonly TcpProxyTarget[], options: TcpProxyOptions = {}): Promise<TcpProxy> {
+    const targets = (Array.isArray(target) ? target : [target]).map((t: TcpProxyTarget) => ({
+      host: t.host,
+      port: t.port,
+    }));
+    if (targets.length === 0) throw new Error('TcpProxy needs a target');
     const server = net.createServer();
-    const proxy = new TcpProxy(server, { host: target.host, port: target.port });
+    const proxy = new TcpProxy(server, targets);
     server.on('connection', (client) => proxy.#accept(client));
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
@@ -153,16 +167,44 @@ export class TcpProxy {
     const link: Link = { mode: this.#state, client, upstream: undefined };
     this.#links.add(link);
     if (link.mode === 'open') {
-      const upstream = net.connect({ host: this.#target.host, port: this.#target.port });
-      upstream.setNoDelay(true);
-      link.upstream = upstream;
-      // Until it connects, Node buffers what is written to it; a refused or failed connection
-      // (broker down) errors it, and the client connection is then closed.
-      this.#wire(link, client, upstream);
-      this.#wire(link, upstream, client);
+      // The client's bytes wait in its socket (no reader yet) until a target accepts; a client
+      // that goes away meanwhile takes the attempt with it.
+      client.on('error', () => {});
+      client.once('close', () => {
+        if (link.upstream?.connecting) link.upstream.destroy();
+        this.#forgetIfClosed(link);
+      });
+      this.#dial(link, this.#next++ % this.#targets.length, this.#targets.length);
     } else {
       this.#wire(link, client, undefined);
     }
+  }
+
+  /** Connects `link` to target `index`, else the following ones, `left` in all; none: the client is closed. */
+  #dial(link: Link, index: number, left: number): void {
+    const target = this.#targets[index]!;
+    const upstream = net.connect({ host: target.host, port: target.port });
+    upstream.setNoDelay(true);
+    link.upstream = upstream;
+    const refused = () => {
+      if (link.mode === 'open' && !link.client.destroyed && left > 1) {
+        this.#dial(link, (index + 1) % this.#targets.length, left - 1);
+      } else {
+        link.client.destroy();
+        this.#forgetIfClosed(link);
+      }
+    };
+    upstream.once('error', refused);
+    upstream.once('close', () => this.#forgetIfClosed(link));
+    upstream.once('connect', () => {
+      upstream.off('error', refused);
+      if (link.client.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      this.#wire(link, link.client, upstream);
+      this.#wire(link, upstream, link.client);
+    });
   }
 
   /** Forwards `from` to `to` while the link is open, and drops what it reads otherwise. */

@@ -13,6 +13,10 @@
  *   signal processes carrying that marker.
  * Only epmd (port 4369) is shared, which is harmless.
  *
+ * A private cluster (`startPrivateRabbitCluster`) is several such nodes sharing one cookie of
+ * their own, generated per cluster: each keeps its own HOME, names, ports and markers, and the
+ * shared cookie authenticates them to each other only.
+ *
  * Runs as root; the server and rabbitmqctl run as the `rabbitmq` user (uid/gid on spawn),
  * like the Debian wrapper does, and the temp directory is owned by that user.
  */
@@ -80,20 +84,9 @@ export interface QueueState {
 }
 
 export async function startPrivateRabbit(options: PrivateRabbitOptions = {}): Promise<PrivateRabbit> {
-  const user = await lookupUser('rabbitmq');
-  // AMQP and Erlang distribution ports, kept for the node's lifetime (restarts included).
-  const port = await pickFreePort();
-  const distPort = await pickFreePort([port]);
-  const dir = await mkdtemp(join(tmpdir(), 'vigil-rabbit-'));
-  const node = new PrivateRabbitNode(
-    dir,
-    `vigil-test-${randomBytes(4).toString('hex')}@localhost`,
-    port,
-    distPort,
-    user,
-  );
+  const node = await newNode([]);
   try {
-    await node.prepare(options);
+    await node.prepare(options, newCookie());
     await node.start();
     return node;
   } catch (error) {
@@ -101,6 +94,82 @@ export async function startPrivateRabbit(options: PrivateRabbitOptions = {}): Pr
     await node.destroy().catch(() => undefined);
     throw error;
   }
+}
+
+/** Several private nodes clustered together; each can be stopped, killed and started on its own. */
+export interface PrivateRabbitCluster {
+  readonly nodes: readonly PrivateRabbit[];
+  /** `list_queues` as answered by the first running node that answers. */
+  queues(): Promise<QueueState[]>;
+  /** Destroys every node; safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Starts `size` private nodes with one cookie of their own and joins the others to the first
+ * (`stop_app`, `join_cluster`, `start_app`). A node stopped or killed later rejoins by itself when
+ * started again, as long as another member is up.
+ */
+export async function startPrivateRabbitCluster(
+  size: number,
+  options: PrivateRabbitOptions = {},
+): Promise<PrivateRabbitCluster> {
+  if (!Number.isInteger(size) || size < 2) throw new Error(`a cluster needs at least 2 nodes, got ${size}`);
+  const nodes: PrivateRabbitNode[] = [];
+  const cluster = new PrivateCluster(nodes);
+  try {
+    for (let i = 0; i < size; i++) nodes.push(await newNode(nodes.flatMap((n) => [n.port, n.distPort])));
+    const cookie = newCookie();
+    for (const node of nodes) await node.prepare(options, cookie);
+    await Promise.all(nodes.map((node) => node.start()));
+    const [first, ...others] = nodes;
+    for (const node of others) await node.joinCluster(first!.nodeName);
+    return cluster;
+  } catch (error) {
+    await cluster.destroy().catch(() => undefined);
+    throw error;
+  }
+}
+
+class PrivateCluster implements PrivateRabbitCluster {
+  private destroying: Promise<void> | undefined;
+
+  constructor(readonly nodes: PrivateRabbitNode[]) {}
+
+  async queues(): Promise<QueueState[]> {
+    const errors: string[] = [];
+    for (const node of this.nodes) {
+      if (!(await node.isRunning())) continue;
+      try {
+        return await node.queues();
+      } catch (error) {
+        errors.push((error as Error).message.split('\n')[0] ?? '');
+      }
+    }
+    throw new Error(`no node of the cluster answered list_queues: ${errors.join('; ') || 'none is running'}`);
+  }
+
+  destroy(): Promise<void> {
+    this.destroying ??= Promise.allSettled(this.nodes.map((node) => node.destroy())).then((results) => {
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
+    return this.destroying;
+  }
+}
+
+/** A node with fresh names and ports (none of `avoid`), prepared by the caller. */
+async function newNode(avoid: number[]): Promise<PrivateRabbitNode> {
+  const user = await lookupUser('rabbitmq');
+  // AMQP and Erlang distribution ports, kept for the node's lifetime (restarts included).
+  const port = await pickFreePort(avoid);
+  const distPort = await pickFreePort([...avoid, port]);
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-rabbit-'));
+  return new PrivateRabbitNode(dir, `vigil-test-${randomBytes(4).toString('hex')}@localhost`, port, distPort, user);
+}
+
+function newCookie(): string {
+  return randomBytes(24).toString('hex').toUpperCase();
 }
 
 function rabbitPaths(dir: string) {
@@ -126,7 +195,7 @@ class PrivateRabbitNode implements PrivateRabbit {
     private readonly dir: string,
     readonly nodeName: string,
     readonly port: number,
-    private readonly distPort: number,
+    readonly distPort: number,
     private readonly user: SystemUser,
   ) {
     this.url = `amqp://guest:guest@127.0.0.1:${port}`;
@@ -148,7 +217,7 @@ class PrivateRabbitNode implements PrivateRabbit {
   }
 
   /** Writes config, cookie and directories, all owned by the rabbitmq user. */
-  async prepare(options: PrivateRabbitOptions): Promise<void> {
+  async prepare(options: PrivateRabbitOptions, cookie: string): Promise<void> {
     const { consumerTimeoutMs, extraConfig = [] } = options;
     const config = ['loopback_users = none', `listeners.tcp.default = 127.0.0.1:${this.port}`];
     // An unset advanced.config path would fall back to /etc/rabbitmq/advanced.config.
@@ -174,7 +243,7 @@ class PrivateRabbitNode implements PrivateRabbit {
       '# Private test node: deliberately empty so /etc/rabbitmq/rabbitmq-env.conf is not used.\n',
     );
     await writeFile(this.paths.plugins, '[].\n');
-    await writeFile(this.paths.cookie, randomBytes(24).toString('hex').toUpperCase(), { mode: 0o400 });
+    await writeFile(this.paths.cookie, cookie, { mode: 0o400 });
     for (const path of [
       this.dir,
       this.paths.mnesia,
@@ -227,6 +296,18 @@ class PrivateRabbitNode implements PrivateRabbit {
     );
     // The listener opens late in boot; await_startup also covers the remaining boot steps.
     await this.ctl(['await_startup', '--timeout', String(START_TIMEOUT_MS / 1000)], START_TIMEOUT_MS + 10_000);
+  }
+
+  /** Makes this running node a member of `seed`'s cluster; its own data is reset. */
+  async joinCluster(seed: string): Promise<void> {
+    await this.ctl(['stop_app'], STOP_TIMEOUT_MS);
+    await this.ctl(['join_cluster', seed], START_TIMEOUT_MS);
+    await this.ctl(['start_app'], START_TIMEOUT_MS);
+    await this.ctl(['await_startup', '--timeout', String(START_TIMEOUT_MS / 1000)], START_TIMEOUT_MS + 10_000);
+  }
+
+  async isRunning(): Promise<boolean> {
+    return (await this.findServerPid()) !== undefined && (await isPortOpen(this.port));
   }
 
   async stop(): Promise<void> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { Client } from 'pg';
-import { connect } from '@vigil/broker';
+import { connect, type ChannelModel } from '@vigil/broker';
 import { brokerNames, type BrokerNames } from '@vigil/contracts';
 import { ObservationWatch } from './observations';
 import { httpRequest } from './http';
@@ -198,19 +198,12 @@ export class World {
 
   /** Message counts of a queue on this world's broker. */
   async queueCounts(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
-    const connection = await connect(this.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      return await channel.checkQueue(queue);
-    } finally {
-      await connection.close();
-    }
+    return this.withConnection(async (connection) => (await connection.createChannel()).checkQueue(queue));
   }
 
   /** Waits for the next message in the dead-letter queue and takes it: its job and why it died. */
   async takeDeadLetter(): Promise<{ job: { observerId?: string }; deaths: { queue: string; reason: string }[] }> {
-    const connection = await connect(this.amqpUrl);
-    try {
+    return this.withConnection(async (connection) => {
       const channel = await connection.createChannel();
       const dead = await waitFor('a message in the dead-letter queue', () =>
         channel.get(this.names.deadLetterQueue, { noAck: true }),
@@ -219,21 +212,16 @@ export class World {
         job: JSON.parse(dead.content.toString()) as { observerId?: string },
         deaths: dead.properties.headers?.['x-death'] ?? [],
       };
-    } finally {
-      await connection.close();
-    }
+    });
   }
 
   /** Publishes raw bytes to a queue (for garbage-input tests). */
   async publishRaw(queue: string, body: Buffer | string): Promise<void> {
-    const connection = await connect(this.amqpUrl);
-    try {
+    await this.withConnection(async (connection) => {
       const channel = await connection.createConfirmChannel();
       channel.sendToQueue(queue, Buffer.from(body), { persistent: true });
       await channel.waitForConfirms();
-    } finally {
-      await connection.close();
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -243,9 +231,22 @@ export class World {
     await this.admin(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`).catch(() => undefined);
   }
 
-  private async deleteBrokerObjects(): Promise<void> {
+  /**
+   * A short-lived connection for `use`. A channel the broker closes (a queue whose node is down)
+   * fails `use`; the error the connection emits with it must not crash the test process.
+   */
+  private async withConnection<T>(use: (connection: ChannelModel) => Promise<T>): Promise<T> {
     const connection = await connect(this.amqpUrl);
+    connection.on('error', () => undefined);
     try {
+      return await use(connection);
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+  }
+
+  private async deleteBrokerObjects(): Promise<void> {
+    await this.withConnection(async (connection) => {
       const channel = await connection.createChannel();
       for (const pool of ['default', 'blue', 'green']) await channel.deleteQueue(this.names.jobsQueue(pool));
       await channel.deleteQueue(this.names.stateQueue);
@@ -257,9 +258,7 @@ export class World {
       ]) {
         await channel.deleteExchange(exchange);
       }
-    } finally {
-      await connection.close();
-    }
+    });
   }
 
   private async admin(statement: string): Promise<void> {
