@@ -134,7 +134,7 @@ export class ManagerBroker {
         connection.close().catch(() => undefined);
       });
     }
-    await declareSharedTopology(publish, this.names);
+    await declareSharedTopology(publish, this.names, this.options.queueType);
     await consume.prefetch(STATE_PREFETCH);
     const session: Session = { publish, consume, declaredPools: new Set() };
     await consume.consume(

@@ -34,16 +34,23 @@ export function jobsQueueArguments(names: BrokerNames, queueType: QueueType): Re
   return args;
 }
 
-/** Exchanges and queues shared by every app. Idempotent: run on every (re)connect. */
-export async function declareSharedTopology(channel: Channel, names: BrokerNames): Promise<void> {
+/**
+ * Exchanges and queues shared by every app. Idempotent: run on every (re)connect.
+ *
+ * The state and dead-letter queues take the jobs' queue type. A classic queue lives on the one
+ * node it was declared on: in a cluster, while that node is down every app's declaration of it
+ * fails (home node down), so no app could (re)connect and no state event could be sent.
+ */
+export async function declareSharedTopology(channel: Channel, names: BrokerNames, queueType: QueueType): Promise<void> {
+  const typed = queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
   await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
-  await channel.assertQueue(names.deadLetterQueue, { durable: true });
+  await channel.assertQueue(names.deadLetterQueue, { durable: true, arguments: typed });
   await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
   await channel.assertExchange(names.controlExchange, 'fanout', { durable: true });
   await channel.assertExchange(names.observationsExchange, 'topic', { durable: true });
   await channel.assertQueue(names.stateQueue, {
     durable: true,
-    arguments: { 'x-dead-letter-exchange': names.deadLetterExchange },
+    arguments: { ...typed, 'x-dead-letter-exchange': names.deadLetterExchange },
   });
 }
 
