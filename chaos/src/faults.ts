@@ -14,8 +14,21 @@ export const FAULT_KINDS = [
   'blackhole-link',
   'duplicate-name',
   'garbage',
+  'kill-broker-node',
+  'restart-broker-node',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults on the whole broker: a single node only (on a cluster they would be a full outage). */
+const SINGLE_NODE_KINDS: readonly FaultKind[] = ['restart-broker', 'kill-broker'];
+/** Faults on one node of a cluster. */
+const CLUSTER_KINDS: readonly FaultKind[] = ['kill-broker-node', 'restart-broker-node'];
+
+/** The fault kinds that apply to a single broker node, or to a cluster. */
+export function faultKinds(cluster: boolean): readonly FaultKind[] {
+  const other = cluster ? SINGLE_NODE_KINDS : CLUSTER_KINDS;
+  return FAULT_KINDS.filter((kind) => !other.includes(kind));
+}
 
 export interface FaultContext {
   chaos: ChaosWorld;
@@ -44,8 +57,22 @@ async function replace(ctx: FaultContext, service: ChaosService, delayMs: number
   return `restarted under its name after ${delayMs} ms`;
 }
 
-/** Injects one fault and heals it (restart, SIGCONT, link restored); returns what was done. */
-export async function inject(kind: FaultKind, ctx: FaultContext): Promise<string> {
+/** What a fault did, and for a fault whose heal waits until the invariants held, that heal. */
+export interface FaultOutcome {
+  description: string;
+  heal?: () => Promise<void>;
+}
+
+/**
+ * Injects one fault and heals it (restart, SIGCONT, link restored), or leaves the heal to be done
+ * once the invariants held again; returns what was done.
+ */
+export async function inject(kind: FaultKind, ctx: FaultContext): Promise<FaultOutcome> {
+  const outcome = await injectFault(kind, ctx);
+  return typeof outcome === 'string' ? { description: outcome } : outcome;
+}
+
+async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string | FaultOutcome> {
   const { chaos, rng } = ctx;
   switch (kind) {
     case 'kill-service': {
@@ -85,17 +112,34 @@ export async function inject(kind: FaultKind, ctx: FaultContext): Promise<string
     }
     case 'restart-broker': {
       const ms = rng.int(0, 2000);
-      await chaos.rabbit.stop();
+      const [rabbit] = chaos.nodes;
+      await rabbit!.stop();
       await sleep(ms);
-      await chaos.rabbit.start();
+      await rabbit!.start();
       return `broker stopped, started again after ${ms} ms`;
     }
     case 'kill-broker': {
       const ms = rng.int(0, 2000);
-      await chaos.rabbit.kill();
+      const [rabbit] = chaos.nodes;
+      await rabbit!.kill();
       await sleep(ms);
-      await chaos.rabbit.start();
+      await rabbit!.start();
       return `broker killed, started again after ${ms} ms`;
+    }
+    case 'kill-broker-node':
+    case 'restart-broker-node': {
+      // The node stays down until the invariants held without it: a cluster must work on a
+      // majority, and a quick restart would hide whatever lived on that node alone.
+      const index = rng.int(0, chaos.nodes.length - 1);
+      const node = chaos.nodes[index]!;
+      const ms = rng.int(0, 3000);
+      const kill = kind === 'kill-broker-node';
+      await (kill ? node.kill() : node.stop());
+      await sleep(ms);
+      return {
+        description: `broker node ${index + 1} of ${chaos.nodes.length} ${kill ? 'killed' : 'stopped'}, started again once converged (≥ ${ms} ms) without it`,
+        heal: () => node.start(),
+      };
     }
     case 'restart-postgres': {
       const ms = rng.int(200, 4000);
@@ -141,7 +185,9 @@ function garbage(rng: Rng): Buffer {
 
 async function publishGarbage(chaos: ChaosWorld, rng: Rng, count: number): Promise<void> {
   const { names } = chaos.world;
-  const connection = await connect(chaos.rabbit.url);
+  const connection = await connect(chaos.world.amqpUrl);
+  // A broken connection fails the publishes below; its error event must not crash the suite.
+  connection.on('error', () => undefined);
   try {
     const channel = await connection.createConfirmChannel();
     for (let i = 0; i < count; i++) {

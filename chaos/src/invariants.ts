@@ -95,8 +95,11 @@ export async function checkInvariants(
 
   const live = [...expected.values()].filter((e) => e.live).length;
   const jobsQueue = chaos.world.names.jobsQueue('default');
-  const jobs = (await chaos.rabbit.queues()).find((q) => q.name === jobsQueue);
-  if (!jobs || jobs.ready !== 0 || jobs.unacked !== live) {
+  const queues = await chaos.queues().catch((err: Error) => err);
+  const jobs = queues instanceof Error ? undefined : queues.find((q) => q.name === jobsQueue);
+  if (queues instanceof Error) {
+    violations.push({ rule: 'job-count', detail: `the broker does not list its queues: ${queues.message}` });
+  } else if (!jobs || jobs.ready !== 0 || jobs.unacked !== live) {
     violations.push({
       rule: 'job-count',
       detail: `${live} live observers; the jobs queue holds ${jobs ? `${jobs.ready} ready, ${jobs.unacked} unacked` : 'nothing (missing)'}`,

@@ -1,35 +1,41 @@
 /**
- * Vigil's fault-injection suite: `npm run chaos -- [--seed n] [--faults k] [--services n]
- * [--observers n] [--kinds a,b] [--out dir]`. Starts a private world, injects `k` faults drawn
- * from the seed, checks SPEC §6 from outside after each, and writes `<out>/<seed>.json`.
+ * Vigil's fault-injection suite: `npm run chaos -- [--cluster] [--seed n] [--faults k]
+ * [--services n] [--observers n] [--kinds a,b] [--out dir]`. Starts a private world, injects `k`
+ * faults drawn from the seed, checks SPEC §6 from outside after each, and writes
+ * `<out>/<seed>.json`.
  * Exits 1 if an invariant did not hold again in time.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FAULT_KINDS, type FaultKind } from './faults';
+import { faultKinds, type FaultKind } from './faults';
 import { runChaos, type ChaosOptions, type ChaosReport } from './run';
 import { summarize, table } from './summary';
+import { CLUSTER_SIZE } from './world';
 
 const DEFAULT_OUT = path.resolve(__dirname, '..', 'results');
 
 class UsageError extends Error {}
 
-const USAGE = `usage: node chaos/dist/main.js [--seed n] [--faults k] [--services n] [--observers n] [--kinds a,b] [--out dir]
+const USAGE = `usage: node chaos/dist/main.js [--cluster] [--seed n] [--faults k] [--services n] [--observers n] [--kinds a,b] [--out dir]
 
+  --cluster       a cluster of ${CLUSTER_SIZE} private RabbitMQ nodes, jobs on quorum queues (default: one node)
   --seed n        the schedule's seed (default: random, printed); the same seed replays the same faults
   --faults k      faults to inject (default 20)
   --services n    observer services in the fleet (default 3)
   --observers n   observers the workload keeps alive, about (default 30)
-  --kinds a,b     only these fault kinds (default all: ${FAULT_KINDS.join(', ')})
+  --kinds a,b     only these fault kinds (default all of the mode's;
+                  one node: ${faultKinds(false).join(', ')};
+                  cluster: ${faultKinds(true).join(', ')})
   --out dir       where <seed>.json goes (default ${path.relative(process.cwd(), DEFAULT_OUT) || '.'})`;
 
 function parseArgs(argv: string[]): ChaosOptions & { out: string } {
   const options: ChaosOptions & { out: string } = {
     seed: Math.floor(Math.random() * 2 ** 31),
+    cluster: false,
     faults: 20,
     services: 3,
     observers: 30,
-    kinds: FAULT_KINDS,
+    kinds: [],
     convergeTimeoutMs: 60_000,
     out: DEFAULT_OUT,
     log: (message) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
@@ -40,10 +46,14 @@ function parseArgs(argv: string[]): ChaosOptions & { out: string } {
       throw new UsageError(`${flag} needs an integer ≥ ${min}`);
     return n;
   };
+  let kinds: string[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = () => argv[++i];
     switch (flag) {
+      case '--cluster':
+        options.cluster = true;
+        break;
       case '--seed':
         options.seed = count(flag, value(), 0);
         break;
@@ -56,14 +66,10 @@ function parseArgs(argv: string[]): ChaosOptions & { out: string } {
       case '--observers':
         options.observers = count(flag, value(), 1);
         break;
-      case '--kinds': {
-        const kinds = (value() ?? '').split(',').filter(Boolean);
-        const unknown = kinds.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
-        if (kinds.length === 0 || unknown.length > 0)
-          throw new UsageError(`unknown fault kinds: ${unknown.join(', ')}`);
-        options.kinds = kinds as FaultKind[];
+      case '--kinds':
+        kinds = (value() ?? '').split(',').filter(Boolean);
+        if (kinds.length === 0) throw new UsageError('--kinds needs at least one fault kind');
         break;
-      }
       case '--out':
         options.out = path.resolve(value() ?? '');
         break;
@@ -76,6 +82,14 @@ function parseArgs(argv: string[]): ChaosOptions & { out: string } {
         throw new UsageError(`unknown argument ${flag}`);
     }
   }
+  // Checked once the mode is known: whole-broker faults are for one node, node faults for a cluster.
+  const allowed: readonly string[] = faultKinds(options.cluster);
+  const unknown = (kinds ?? []).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `fault kinds not available ${options.cluster ? 'on a cluster' : 'on one node'}: ${unknown.join(', ')}`,
+    );
+  options.kinds = (kinds as FaultKind[] | undefined) ?? faultKinds(options.cluster);
   return options;
 }
 
@@ -94,7 +108,7 @@ function printFailure(report: ChaosReport): void {
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   options.log(
-    `seed ${options.seed}, ${options.faults} faults, ${options.services} services, ~${options.observers} observers`,
+    `seed ${options.seed}${options.cluster ? ', cluster' : ''}, ${options.faults} faults, ${options.services} services, ~${options.observers} observers`,
   );
   let cleanup: (() => Promise<void>) | undefined;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

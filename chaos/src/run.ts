@@ -1,11 +1,13 @@
-import { inject, type FaultKind } from './faults';
+import { inject, type FaultKind, type FaultOutcome } from './faults';
 import { checkInvariants, managerObservers, windows, type Violation } from './invariants';
 import { Rng } from './rng';
 import { Workload, type ManagerObserver } from './workload';
-import { ChaosWorld } from './world';
+import { CLUSTER_SIZE, ChaosWorld } from './world';
 
 export interface ChaosOptions {
   seed: number;
+  /** A cluster of private RabbitMQ nodes (jobs on quorum queues) instead of a single node. */
+  cluster: boolean;
   faults: number;
   /** Services in the fleet. */
   services: number;
@@ -98,6 +100,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     seed: options.seed,
     options: {
       seed: options.seed,
+      cluster: options.cluster,
       faults: options.faults,
       services: options.services,
       observers: options.observers,
@@ -109,8 +112,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     passed: false,
     faults: [],
   };
-  log('starting a private RabbitMQ, Postgres, the manager and the fleet');
-  const chaos = await ChaosWorld.start();
+  log(
+    `starting a private RabbitMQ ${options.cluster ? `cluster of ${CLUSTER_SIZE} nodes` : 'node'}, Postgres, the manager and the fleet`,
+  );
+  const chaos = await ChaosWorld.start({ cluster: options.cluster });
   options.onWorld?.(chaos);
   try {
     for (let i = 0; i < options.services; i++) await chaos.startService();
@@ -122,12 +127,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(faultRng.int(500, 3_000));
       const kind = faultRng.pick(options.kinds);
       const started = Date.now();
-      let description: string;
+      let outcome: FaultOutcome;
       try {
-        description = await inject(kind, { chaos, rng: faultRng, fleetSize: options.services, log });
+        outcome = await inject(kind, { chaos, rng: faultRng, fleetSize: options.services, log });
       } catch (err) {
-        description = `injection failed: ${(err as Error).message}`;
+        outcome = { description: `injection failed: ${(err as Error).message}` };
       }
+      const { description } = outcome;
       await workload.pause();
       const violations = description.startsWith('injection failed')
         ? [{ rule: 'process-crashed' as const, detail: description }]
@@ -159,6 +165,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           timelines: await Promise.all(violations.slice(0, 3).map((v) => timelineOf(chaos, workload, v))),
         };
         return report;
+      }
+      if (outcome.heal) {
+        try {
+          await outcome.heal();
+        } catch (err) {
+          report.failure = {
+            fault: `${index} ${kind}: ${description}`,
+            violations: [{ rule: 'process-crashed', detail: `the heal failed: ${(err as Error).message}` }],
+            timelines: [],
+          };
+          return report;
+        }
       }
       workload.start();
     }

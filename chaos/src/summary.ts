@@ -42,7 +42,7 @@ const ms = (value: number | null) => (value === null ? '—' : `${Math.round(val
 /** The summary as a Markdown table. */
 export function table(report: ChaosReport): string {
   const lines = [
-    `Seed ${report.seed}: ${report.faults.length} faults, ${report.passed ? 'passed' : '**failed**'}.`,
+    `Seed ${report.seed}${report.options.cluster ? ' (cluster)' : ''}: ${report.faults.length} faults, ${report.passed ? 'passed' : '**failed**'}.`,
     '',
     '| fault | n | converged, median | converged, max | longest double run | longest nowhere | failed |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',

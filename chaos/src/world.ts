@@ -1,13 +1,18 @@
 import {
   startPrivatePostgres,
   startPrivateRabbit,
+  startPrivateRabbitCluster,
   World,
   type AppProcess,
   type PrivatePostgres,
   type PrivateRabbit,
+  type QueueState,
   type ServiceHandle,
 } from '@vigil/testkit';
-import { TcpProxy } from './tcp-proxy';
+import { TcpProxy, type TcpProxyTarget } from './tcp-proxy';
+
+/** Nodes of the broker in cluster mode. */
+export const CLUSTER_SIZE = 3;
 
 /** A service of the chaos world, reaching the broker through a proxy of its own. */
 export interface ChaosService {
@@ -19,29 +24,84 @@ export interface ChaosService {
 /** What the suite is about to do to a process, so its exit is not counted as a crash. */
 export type ExpectedExit = 'killed' | 'stopped';
 
+/** The broker: one private node, or a private cluster behind a load-balancing proxy. */
+interface ChaosBroker {
+  nodes: readonly PrivateRabbit[];
+  queues(): Promise<QueueState[]>;
+  destroy(): Promise<void>;
+  /** In cluster mode, the proxy the manager and the suite itself reach the cluster through. */
+  front?: TcpProxy;
+}
+
+async function startBroker(cluster: boolean): Promise<ChaosBroker> {
+  if (!cluster) {
+    const rabbit = await startPrivateRabbit();
+    return { nodes: [rabbit], queues: () => rabbit.queues(), destroy: () => rabbit.destroy() };
+  }
+  const rabbits = await startPrivateRabbitCluster(CLUSTER_SIZE);
+  try {
+    const front = await TcpProxy.start(rabbits.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })));
+    return { nodes: rabbits.nodes, queues: () => rabbits.queues(), destroy: () => rabbits.destroy(), front };
+  } catch (err) {
+    await rabbits.destroy();
+    throw err;
+  }
+}
+
 /**
- * Vigil in a world of its own: a private RabbitMQ node and Postgres cluster (so both can be
- * stopped and killed), the manager, and services each behind a TCP proxy (so one service's
- * broker link can be cut or black-holed).
+ * Vigil in a world of its own: a private RabbitMQ node or cluster and a private Postgres cluster
+ * (so all can be stopped and killed), the manager, and services each behind a TCP proxy (so one
+ * service's broker link can be cut or black-holed). In cluster mode every proxy balances over the
+ * nodes, the manager and the observation watch reach the cluster through one more, and jobs are
+ * on quorum queues.
  */
 export class ChaosWorld {
   readonly services: ChaosService[] = [];
   /** Every app process started, and whether the suite meant it to exit. */
   private readonly processes = new Map<AppProcess, ExpectedExit | undefined>();
   private serial = 0;
+  private proxiesStarted = 0;
 
   private constructor(
-    readonly rabbit: PrivateRabbit,
+    private readonly broker: ChaosBroker,
     readonly postgres: PrivatePostgres,
     readonly world: World,
   ) {}
 
-  static async start(): Promise<ChaosWorld> {
-    const [rabbit, postgres] = await Promise.all([startPrivateRabbit(), startPrivatePostgres()]);
-    const world = await World.create({ amqpUrl: rabbit.url, postgresUrl: postgres.url });
-    const chaos = new ChaosWorld(rabbit, postgres, world);
+  static async start({ cluster = false }: { cluster?: boolean } = {}): Promise<ChaosWorld> {
+    const [broker, postgres] = await Promise.allSettled([startBroker(cluster), startPrivatePostgres()]);
+    if (broker.status === 'rejected' || postgres.status === 'rejected') {
+      await Promise.allSettled([
+        broker.status === 'fulfilled' && broker.value.destroy(),
+        postgres.status === 'fulfilled' && postgres.value.destroy(),
+      ]);
+      throw broker.status === 'rejected' ? broker.reason : (postgres as PromiseRejectedResult).reason;
+    }
+    const amqpUrl = broker.value.front
+      ? `amqp://guest:guest@127.0.0.1:${broker.value.front.port}`
+      : broker.value.nodes[0]!.url;
+    const world = await World.create({
+      amqpUrl,
+      postgresUrl: postgres.value.url,
+      env: cluster ? { QUEUE_TYPE: 'quorum' } : {},
+    });
+    const chaos = new ChaosWorld(broker.value, postgres.value, world);
     await chaos.startManager();
     return chaos;
+  }
+
+  /** The broker's nodes: one, or the cluster's. */
+  get nodes(): readonly PrivateRabbit[] {
+    return this.broker.nodes;
+  }
+
+  get cluster(): boolean {
+    return this.broker.front !== undefined;
+  }
+
+  /** Every queue's counts, from the node (or a live node of the cluster). */
+  queues(): Promise<QueueState[]> {
+    return this.broker.queues();
   }
 
   get manager(): AppProcess | undefined {
@@ -59,7 +119,10 @@ export class ChaosWorld {
 
   /** A new service behind a new proxy; `name` defaults to a fresh one. */
   async startService(name = `chaos-${++this.serial}`): Promise<ChaosService> {
-    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: this.rabbit.port });
+    // Each service's proxy starts its turns at another node, so the fleet spreads over the cluster.
+    const targets: TcpProxyTarget[] = this.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+    const first = this.proxiesStarted++ % targets.length;
+    const proxy = await TcpProxy.start([...targets.slice(first), ...targets.slice(0, first)]);
     try {
       const handle = await this.world.startService(name, {
         AMQP_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}`,
@@ -96,7 +159,7 @@ export class ChaosWorld {
 
   async close(): Promise<void> {
     await this.world.close().catch(() => undefined);
-    await Promise.allSettled(this.services.map((s) => s.proxy.close()));
-    await Promise.allSettled([this.rabbit.destroy(), this.postgres.destroy()]);
+    await Promise.allSettled([...this.services.map((s) => s.proxy.close()), this.broker.front?.close()]);
+    await Promise.allSettled([this.broker.destroy(), this.postgres.destroy()]);
   }
 }
