@@ -1,7 +1,8 @@
 /**
- * A short seeded run of the fault-injection suite (chaos/): about 20 faults of every kind on a
- * private RabbitMQ and Postgres, SPEC §6 checked from outside after each. Fails with the seed,
- * the fault and the broken observer's timeline.
+ * Short seeded runs of the fault-injection suite (chaos/): about 20 faults of every kind on a
+ * private RabbitMQ and Postgres, and a few on a 3-node cluster (quorum queues, a node killed or
+ * stopped), SPEC §6 checked from outside after each. Fails with the seed, the fault and the
+ * broken observer's timeline.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,9 @@ import { ROOT, runScript } from '@vigil/testkit';
 
 const SEED = 20261125;
 const FAULTS = 20;
+/** Cluster mode starts three broker nodes and keeps one down per node fault: fewer faults. */
+const CLUSTER_SEED = 20261202;
+const CLUSTER_FAULTS = 8;
 
 interface ChaosJson {
   seed: number;
@@ -50,5 +54,29 @@ describe('fault injection (short seeded run)', { timeout: 600_000 }, () => {
     assert.equal(report.faults.length, FAULTS);
     assert.ok(report.faults.every((f) => typeof f.convergedMs === 'number'));
     assert.ok(report.summary.length >= 5, `faults of several kinds: ${report.summary.map((s) => s.kind).join(', ')}`);
+  });
+
+  it(`${CLUSTER_FAULTS} faults from seed ${CLUSTER_SEED} on a cluster: a node down at a time changes nothing`, async (t) => {
+    const result = await runScript('chaos/dist/main.js', [
+      '--cluster',
+      '--seed',
+      String(CLUSTER_SEED),
+      '--faults',
+      String(CLUSTER_FAULTS),
+      '--kinds',
+      'kill-broker-node,restart-broker-node,kill-service,freeze-service,kill-manager',
+      '--out',
+      out,
+    ]);
+    t.diagnostic(result.stdout);
+    assert.equal(result.code, 0, `chaos exited ${result.code}:\n${result.stderr.slice(-6000)}`);
+    const report = JSON.parse(await readFile(path.join(out, `${CLUSTER_SEED}.json`), 'utf8')) as ChaosJson;
+    assert.equal(report.passed, true);
+    assert.equal(report.faults.length, CLUSTER_FAULTS);
+    const kinds = new Set(report.faults.map((f) => f.kind));
+    assert.ok(
+      kinds.has('kill-broker-node') || kinds.has('restart-broker-node'),
+      `a broker node fault among ${[...kinds].join(', ')}`,
+    );
   });
 });
