@@ -95,10 +95,6 @@ export class ChaosWorld {
     return this.broker.nodes;
   }
 
-  get cluster(): boolean {
-    return this.broker.front !== undefined;
-  }
-
   /** Every queue's counts, from the node (or a live node of the cluster). */
   queues(): Promise<QueueState[]> {
     return this.broker.queues();
