@@ -42,7 +42,9 @@ export function jobsQueueArguments(names: BrokerNames, queueType: QueueType): Re
  * fails (home node down), so no app could (re)connect and no state event could be sent.
  */
 export async function declareSharedTopology(channel: Channel, names: BrokerNames, queueType: QueueType): Promise<void> {
-  const typed = queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
+  // A state event is requeued each time the manager loses its connection; brokers 4.x would
+  // dead-letter it after 20 (the manager sets poison events aside itself, see StateConsumer).
+  const typed = queueType === 'quorum' ? { 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT } : {};
   await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
   await channel.assertQueue(names.deadLetterQueue, { durable: true, arguments: typed });
   await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
