@@ -1,3 +1,4 @@
+import type { Run } from '@vigil/testkit';
 import { inject, type FaultKind, type FaultOutcome } from './faults';
 import { checkInvariants, managerObservers, windows, type Violation } from './invariants';
 import { Rng } from './rng';
@@ -33,6 +34,8 @@ export interface FaultRecord {
   doubleMs: number;
   /** Longest time an observer that should run ran nowhere, in the same span. */
   nowhereMs: number;
+  /** The observer that ran twice longest, and its runs as the observations stream saw them. */
+  doubled?: { observerId: string; runs: readonly Run[] };
   violations: Violation[];
 }
 
@@ -48,6 +51,9 @@ export interface ChaosReport {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How far before a fault the runs of an observer that ran twice are kept in the report. */
+const DOUBLE_CONTEXT_MS = 2_000;
 
 /**
  * Waits until every invariant holds (the manager must answer, its list settles what the workload
@@ -140,7 +146,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         : await converge(chaos, workload, options.convergeTimeoutMs);
       const convergedAt = Date.now();
       const live = workload.live().flatMap((e) => (e.id ? [e.id] : []));
-      const { doubleMs, nowhereMs } = windows(chaos, live, started, convergedAt);
+      const { doubleMs, nowhereMs, worstDouble } = windows(chaos, live, started, convergedAt);
       const record: FaultRecord = {
         index,
         kind,
@@ -150,12 +156,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         doubleMs,
         nowhereMs,
         violations,
+        ...(worstDouble && {
+          doubled: {
+            observerId: worstDouble,
+            runs: chaos.world.watch.runsOf(worstDouble).filter((run) => run.end >= started - DOUBLE_CONTEXT_MS),
+          },
+        }),
       };
       report.faults.push(record);
       log(
         `fault ${index}/${options.faults} ${kind}: ${description}; ` +
           (violations.length === 0
-            ? `converged in ${record.convergedMs} ms (ran twice ≤ ${doubleMs} ms, nowhere ≤ ${nowhereMs} ms)`
+            ? `converged in ${record.convergedMs} ms (ran twice ≤ ${doubleMs} ms${worstDouble ? ` by ${worstDouble}` : ''}, ` +
+              `nowhere ≤ ${nowhereMs} ms)`
             : `NOT converged after ${options.convergeTimeoutMs} ms: ${violations.length} violations`),
       );
       if (violations.length > 0) {
