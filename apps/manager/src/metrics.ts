@@ -8,8 +8,13 @@ export function createMetrics() {
     registry,
     stateEvents: new Counter({
       name: 'vigil_state_events_total',
-      help: 'State events applied, by type',
+      help: 'State events applied, by type; an observers.started counts as the observer.started events it carries',
       labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    stateMessages: new Counter({
+      name: 'vigil_state_messages_total',
+      help: 'State messages applied (an observers.started counts once)',
       registers: [registry],
     }),
     invalidMessages: new Counter({

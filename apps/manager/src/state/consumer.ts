@@ -22,6 +22,31 @@ const MAX_OTHER_FAILURES = 5;
 /** Events applied in one transaction at most (the broker's prefetch bounds it too). */
 const MAX_BATCH = 1000;
 
+/** How many events a message holds: an observers.started carries up to a thousand. */
+function weight(item: Decoded): number {
+  return item.event.type === 'observers.started' ? item.event.observers.length : 1;
+}
+
+/**
+ * Consecutive runs of messages holding at most MAX_BATCH events between them: a backlog of
+ * batched starts would otherwise make one transaction of tens of thousands of events.
+ */
+function inBatches(items: Decoded[]): Decoded[][] {
+  const batches: Decoded[][] = [];
+  let current: Decoded[] = [];
+  let events = 0;
+  for (const item of items) {
+    if (current.length > 0 && events + weight(item) > MAX_BATCH) {
+      batches.push(current);
+      [current, events] = [[], 0];
+    }
+    current.push(item);
+    events += weight(item);
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
 /**
  * Applies state messages one at a time, in queue order, acking each once applied. A message
  * that fails validation is dead-lettered; one that cannot be applied because the database is
@@ -60,9 +85,10 @@ export class StateConsumer {
   private async drain(): Promise<void> {
     try {
       while (this.pending.length > 0 && !this.stopped) {
-        const batch = this.decodeOrReject(this.pending.splice(0, MAX_BATCH));
-        if (batch.length > 1 && (await this.applyTogether(batch))) continue;
-        for (const item of batch) await this.applyAlone(item);
+        for (const batch of inBatches(this.decodeOrReject(this.pending.splice(0, MAX_BATCH)))) {
+          if (batch.length > 1 && (await this.applyTogether(batch))) continue;
+          for (const item of batch) await this.applyAlone(item);
+        }
       }
     } finally {
       this.draining = false;
@@ -139,7 +165,10 @@ export class StateConsumer {
         ),
       );
     for (const { delivery, event } of items) {
-      metrics.stateEvents.inc({ type: event.type });
+      metrics.stateMessages.inc();
+      if (event.type === 'observers.started')
+        metrics.stateEvents.inc({ type: 'observer.started' }, event.observers.length);
+      else metrics.stateEvents.inc({ type: event.type });
       settle(() => delivery.ack(), log);
       if (event.type === 'manager.barrier') this.options.onBarrier(event.barrierId);
     }
