@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { ROOT, runScript } from '@vigil/testkit';
 
 const SEED = 20261125;
@@ -37,41 +37,32 @@ describe('fault injection (short seeded run)', { timeout: 600_000 }, () => {
   });
   after(() => rm(out, { recursive: true, force: true }));
 
-  it(`${FAULTS} faults from seed ${SEED}: every one converges, nothing lost, nothing run twice`, async (t) => {
-    const result = await runScript('chaos/dist/main.js', [
-      '--seed',
-      String(SEED),
-      '--faults',
-      String(FAULTS),
-      '--out',
-      out,
-    ]);
+  /** Runs the suite with `args`; returns the report it wrote for `seed`, once it exited 0. */
+  async function chaos(t: TestContext, seed: number, args: string[]): Promise<ChaosJson> {
+    const result = await runScript('chaos/dist/main.js', ['--seed', String(seed), ...args, '--out', out]);
     t.diagnostic(result.stdout);
     assert.equal(result.code, 0, `chaos exited ${result.code}:\n${result.stderr.slice(-6000)}`);
-    const report = JSON.parse(await readFile(path.join(out, `${SEED}.json`), 'utf8')) as ChaosJson;
-    assert.equal(report.seed, SEED);
+    const report = JSON.parse(await readFile(path.join(out, `${seed}.json`), 'utf8')) as ChaosJson;
+    assert.equal(report.seed, seed);
     assert.equal(report.passed, true);
+    return report;
+  }
+
+  it(`${FAULTS} faults from seed ${SEED}: every one converges, nothing lost, nothing run twice`, async (t) => {
+    const report = await chaos(t, SEED, ['--faults', String(FAULTS)]);
     assert.equal(report.faults.length, FAULTS);
     assert.ok(report.faults.every((f) => typeof f.convergedMs === 'number'));
     assert.ok(report.summary.length >= 5, `faults of several kinds: ${report.summary.map((s) => s.kind).join(', ')}`);
   });
 
   it(`${CLUSTER_FAULTS} faults from seed ${CLUSTER_SEED} on a cluster: a node down at a time changes nothing`, async (t) => {
-    const result = await runScript('chaos/dist/main.js', [
+    const report = await chaos(t, CLUSTER_SEED, [
       '--cluster',
-      '--seed',
-      String(CLUSTER_SEED),
       '--faults',
       String(CLUSTER_FAULTS),
       '--kinds',
       'kill-broker-node,restart-broker-node,kill-service,freeze-service,kill-manager',
-      '--out',
-      out,
     ]);
-    t.diagnostic(result.stdout);
-    assert.equal(result.code, 0, `chaos exited ${result.code}:\n${result.stderr.slice(-6000)}`);
-    const report = JSON.parse(await readFile(path.join(out, `${CLUSTER_SEED}.json`), 'utf8')) as ChaosJson;
-    assert.equal(report.passed, true);
     assert.equal(report.faults.length, CLUSTER_FAULTS);
     const kinds = new Set(report.faults.map((f) => f.kind));
     assert.ok(
