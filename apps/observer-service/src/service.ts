@@ -553,12 +553,11 @@ export class ObserverService {
     this.pendingStarts = undefined;
     // Starts on a lost session are not reported: the next service.born says what runs.
     if (!pending || pending.session !== this.session || !pending.session.alive) return;
-    const [only, ...more] = pending.starts;
-    if (!only) return;
+    const { starts } = pending;
     const event: StateEvent =
-      more.length === 0
-        ? { type: 'observer.started', ...this.eventBase(), ...only }
-        : { type: 'observers.started', ...this.eventBase(), observers: pending.starts };
+      starts.length === 1
+        ? { type: 'observer.started', ...this.eventBase(), ...starts[0]! }
+        : { type: 'observers.started', ...this.eventBase(), observers: starts };
     void this.sendState(event).catch((err: unknown) => this.warnBroker(err, `report ${event.type}`));
   }
 

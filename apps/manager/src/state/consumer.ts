@@ -23,8 +23,8 @@ const MAX_OTHER_FAILURES = 5;
 const MAX_BATCH = 1000;
 
 /** How many events a message holds: an observers.started carries up to a thousand. */
-function weight(item: Decoded): number {
-  return item.event.type === 'observers.started' ? item.event.observers.length : 1;
+function weight(event: StateEvent): number {
+  return event.type === 'observers.started' ? event.observers.length : 1;
 }
 
 /**
@@ -36,12 +36,12 @@ function inBatches(items: Decoded[]): Decoded[][] {
   let current: Decoded[] = [];
   let events = 0;
   for (const item of items) {
-    if (current.length > 0 && events + weight(item) > MAX_BATCH) {
+    if (current.length > 0 && events + weight(item.event) > MAX_BATCH) {
       batches.push(current);
       [current, events] = [[], 0];
     }
     current.push(item);
-    events += weight(item);
+    events += weight(item.event);
   }
   if (current.length > 0) batches.push(current);
   return batches;
@@ -166,9 +166,8 @@ export class StateConsumer {
       );
     for (const { delivery, event } of items) {
       metrics.stateMessages.inc();
-      if (event.type === 'observers.started')
-        metrics.stateEvents.inc({ type: 'observer.started' }, event.observers.length);
-      else metrics.stateEvents.inc({ type: event.type });
+      const type = event.type === 'observers.started' ? 'observer.started' : event.type;
+      metrics.stateEvents.inc({ type }, weight(event));
       settle(() => delivery.ack(), log);
       if (event.type === 'manager.barrier') this.options.onBarrier(event.barrierId);
     }
