@@ -19,6 +19,7 @@ WORKDIR /app
 # Manifests first: the `npm ci` layer is reused until a dependency changes.
 # Every workspace's package.json is needed, or `npm ci` cannot match package-lock.json.
 COPY package.json package-lock.json ./
+COPY libs/backoff/package.json libs/backoff/
 COPY libs/contracts/package.json libs/contracts/
 COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
@@ -50,6 +51,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 
 COPY package.json package-lock.json ./
+COPY libs/backoff/package.json libs/backoff/
 COPY libs/contracts/package.json libs/contracts/
 COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
@@ -63,6 +65,7 @@ COPY chaos/package.json chaos/
 # Workspaces are linked into node_modules/@vigil/* and resolve to libs/*/dist via "main".
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
+COPY --from=build /app/libs/backoff/dist libs/backoff/dist
 COPY --from=build /app/libs/contracts/dist libs/contracts/dist
 COPY --from=build /app/libs/config/dist libs/config/dist
 COPY --from=build /app/libs/logging/dist libs/logging/dist
