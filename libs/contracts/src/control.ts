@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ObserverId, Timestamp } from './primitives';
+import { Generation, ObserverId, ServiceId, Timestamp } from './primitives';
 
 /** Broadcast on the control exchange; only the service holding the observer acts on it. */
 export const CancelMessage = z.object({
@@ -14,5 +14,30 @@ export const CancelMessage = z.object({
 });
 export type CancelMessage = z.infer<typeof CancelMessage>;
 
-export const ControlMessage = z.discriminatedUnion('type', [CancelMessage]);
+/** Why the manager releases a copy of an observer. */
+export const ReleaseReason = z.enum([
+  /** Another live service runs the same generation, and started it first. */
+  'duplicate',
+  /** A newer generation runs elsewhere. */
+  'stale-generation',
+]);
+export type ReleaseReason = z.infer<typeof ReleaseReason>;
+
+/**
+ * Sent to one service only (its own control queue): stop this copy, ack its job, report
+ * `observer.stopped` with reason `released`. A copy of another generation is left alone, and
+ * jobs of this generation or older that reach the service later are dropped.
+ */
+export const ReleaseMessage = z.object({
+  type: z.literal('observer.release'),
+  observerId: ObserverId,
+  generation: Generation,
+  /** The addressee: a message that reaches another service (a misrouted copy) is ignored. */
+  serviceId: ServiceId,
+  reason: ReleaseReason,
+  requestedAt: Timestamp,
+});
+export type ReleaseMessage = z.infer<typeof ReleaseMessage>;
+
+export const ControlMessage = z.discriminatedUnion('type', [CancelMessage, ReleaseMessage]);
 export type ControlMessage = z.infer<typeof ControlMessage>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KindName, ObserverId, ObserverName, ObserverParams, PoolName } from './primitives';
+import { Generation, KindName, ObserverId, ObserverName, ObserverParams, PoolName } from './primitives';
 
 /** The job message: published once per observer, held unacked while the observer runs. */
 export const JobMessage = z.object({
@@ -8,5 +8,7 @@ export const JobMessage = z.object({
   kind: KindName,
   pool: PoolName,
   params: ObserverParams,
+  /** Jobs queued before generations existed carry none: they are the first placement. */
+  generation: Generation.default(1),
 });
 export type JobMessage = z.infer<typeof JobMessage>;

@@ -25,3 +25,10 @@ export const PoolName = z
 export const ObserverParams = z.record(z.string(), z.unknown());
 
 export const Timestamp = z.iso.datetime({ offset: true });
+
+/**
+ * The number of an observer's placement: 1 when created, one more each time the manager places
+ * it anew (a lost job republished, a move). Only the manager increments it; a service never runs
+ * two generations of one observer, and observer code gets it as a fencing token.
+ */
+export const Generation = z.int().positive();

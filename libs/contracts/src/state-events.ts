@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KindName, ObserverId, ObserverName, PoolName, ServiceId, Timestamp } from './primitives';
+import { Generation, KindName, ObserverId, ObserverName, PoolName, ServiceId, Timestamp } from './primitives';
 
 /** Starts one `observers.started` event carries at most (about 150 bytes each). */
 export const MAX_STARTS_PER_EVENT = 1000;
@@ -17,33 +17,62 @@ export const KindDescription = z.object({
 });
 export type KindDescription = z.infer<typeof KindDescription>;
 
-/** Sent when a service (re)connects to the broker. `running` is what it holds at that moment. */
-export const ServiceBorn = z.object({
-  type: z.literal('service.born'),
-  ...eventBase,
-  name: z.string().min(1).max(200),
-  capacity: z.int().positive(),
-  pools: z.array(PoolName).min(1),
-  kinds: z.array(KindDescription),
-  version: z.string(),
-  host: z.string(),
-  pid: z.int().nonnegative(),
-  startedAt: Timestamp,
-  heartbeatIntervalMs: z.int().positive(),
+/**
+ * What a service holds, in its births and heartbeats. `generations[i]` is the generation of
+ * `running[i]` (two parallel arrays rather than objects: a heartbeat of ten thousand observers
+ * stays small). Services from before generations send no `generations`.
+ */
+const holdings = {
   running: z.array(ObserverId),
-});
+  generations: z.array(Generation).optional(),
+  /**
+   * Jobs it holds without running them, and why: a kind it lacks. It hands each back to the
+   * queue after a growing pause, so that a service that has the kind can take it.
+   */
+  waiting: z
+    .array(z.object({ observerId: ObserverId, generation: Generation, reason: z.string().max(500) }))
+    .optional(),
+};
 
-export const ServiceHeartbeat = z.object({
-  type: z.literal('service.heartbeat'),
-  ...eventBase,
-  name: z.string().min(1).max(200),
-  capacity: z.int().positive(),
-  heartbeatIntervalMs: z.int().positive(),
-  running: z.array(ObserverId),
-  freeSlots: z.int().nonnegative(),
-  /** The service's memory at the heartbeat (optional: older services do not send it). */
-  memory: z.object({ heapUsedBytes: z.int().nonnegative(), rssBytes: z.int().nonnegative() }).optional(),
-});
+/** Parallel arrays must be parallel. */
+function generationsMatch(event: { running: string[]; generations?: number[] | undefined }): boolean {
+  return event.generations === undefined || event.generations.length === event.running.length;
+}
+const generationsMismatch = { message: 'generations must have one entry per running observer', path: ['generations'] };
+
+/** Sent when a service (re)connects to the broker. `running` is what it holds at that moment. */
+export const ServiceBorn = z
+  .object({
+    type: z.literal('service.born'),
+    ...eventBase,
+    name: z.string().min(1).max(200),
+    capacity: z.int().positive(),
+    pools: z.array(PoolName).min(1),
+    kinds: z.array(KindDescription),
+    version: z.string(),
+    host: z.string(),
+    pid: z.int().nonnegative(),
+    startedAt: Timestamp,
+    heartbeatIntervalMs: z.int().positive(),
+    ...holdings,
+  })
+  .refine(generationsMatch, generationsMismatch);
+
+export const ServiceHeartbeat = z
+  .object({
+    type: z.literal('service.heartbeat'),
+    ...eventBase,
+    name: z.string().min(1).max(200),
+    capacity: z.int().positive(),
+    heartbeatIntervalMs: z.int().positive(),
+    ...holdings,
+    freeSlots: z.int().nonnegative(),
+    /** The service's memory at the heartbeat (optional: older services do not send it). */
+    memory: z.object({ heapUsedBytes: z.int().nonnegative(), rssBytes: z.int().nonnegative() }).optional(),
+    /** Observations dropped since the service started: observers publishing faster than the broker takes. */
+    observationsDropped: z.int().nonnegative().optional(),
+  })
+  .refine(generationsMatch, generationsMismatch);
 
 export const ServiceDied = z.object({
   type: z.literal('service.died'),
@@ -61,6 +90,7 @@ export const ObserverStarted = z.object({
   pool: PoolName,
   /** True when the broker had delivered this job before (the observer moved here). */
   redelivered: z.boolean(),
+  generation: Generation.default(1),
 });
 
 /**
@@ -72,7 +102,16 @@ export const ObserversStarted = z.object({
   type: z.literal('observers.started'),
   ...eventBase,
   observers: z
-    .array(ObserverStarted.pick({ observerId: true, name: true, kind: true, pool: true, redelivered: true }))
+    .array(
+      ObserverStarted.pick({
+        observerId: true,
+        name: true,
+        kind: true,
+        pool: true,
+        redelivered: true,
+        generation: true,
+      }),
+    )
     .min(1)
     .max(MAX_STARTS_PER_EVENT),
 });
@@ -81,8 +120,13 @@ export const ObserverStopped = z.object({
   type: z.literal('observer.stopped'),
   ...eventBase,
   observerId: ObserverId,
-  /** `crash-loop`: stopped on the manager's word and its job dead-lettered. */
-  reason: z.enum(['cancelled', 'crash-loop']),
+  /**
+   * `crash-loop`: stopped on the manager's word and its job dead-lettered; `released`: this
+   * copy stopped and its job acked because the manager keeps another (`observer.release`).
+   */
+  reason: z.enum(['cancelled', 'crash-loop', 'released']),
+  /** The generation of the copy that stopped (absent from services before generations). */
+  generation: Generation.optional(),
   /** False when the observer ignored its AbortSignal past the stop timeout. */
   graceful: z.boolean(),
   /** Milliseconds from the cancel's arrival at the service to the AbortSignal firing. */
@@ -95,6 +139,7 @@ export const ObserverFailed = z.object({
   observerId: ObserverId,
   error: z.string(),
   attempts: z.int().nonnegative(),
+  generation: Generation.optional(),
 });
 
 /**
