@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { connect, publishConfirmed, type ChannelModel, type ConsumeMessage } from '@vigil/broker';
+import { ConfirmedPublisher, connect, type ChannelModel, type ConsumeMessage } from '@vigil/broker';
 import type { JobMessage } from '@vigil/contracts';
 import { World, waitFor } from '@vigil/testkit';
 import { checkRabbitmqctl, sampleBroker, sampleQueues, type BrokerSample } from '../broker-stats';
@@ -32,6 +32,7 @@ function job(i: number): { body: Buffer; messageId: string } {
     kind: 'ticker',
     pool: 'default',
     params: { intervalMs: IDLE_INTERVAL_MS },
+    generation: 1,
   };
   return { body: Buffer.from(JSON.stringify(message)), messageId: message.observerId };
 }
@@ -116,7 +117,7 @@ function churnScenario(queueType: QueueType): Scenario {
           },
           { noAck: false },
         );
-        const publisher = await connection.createConfirmChannel();
+        const publisher = new ConfirmedPublisher(await connection.createConfirmChannel());
         let published = 0;
 
         // Timelines: ms since the churn began (the sample before it at 0).
@@ -177,7 +178,7 @@ function churnScenario(queueType: QueueType): Scenario {
             const batch: Promise<void>[] = [];
             for (; published < to && batch.length < WINDOW; published += 1) {
               const { body, messageId } = job(published);
-              batch.push(publishConfirmed(publisher, '', queue, body, { messageId }));
+              batch.push(publisher.publish('', queue, body, { messageId, timeoutMs: 60_000 }));
             }
             await Promise.all(batch);
             if (performance.now() - lastReport > 10_000) {
