@@ -19,8 +19,24 @@ export interface ObserverContext<P> {
   readonly signal: AbortSignal;
   /** 0 on the first run; n after n in-process restarts following a crash. */
   readonly attempt: number;
-  /** Publishes `data` on the observations exchange (routing key `<kind>.<observerId>`). */
-  readonly publish: (data: unknown) => void;
+  /**
+   * This placement's number: 1 when created, higher each time the manager placed the observer
+   * anew. A copy of an older generation may still be running elsewhere for a moment (a service
+   * that lost its broker connection and has not noticed yet); guard side effects with it.
+   */
+  readonly generation: number;
+  /**
+   * `fencingToken(observerId, generation)`: one string that orders copies of this observer as
+   * their generations do. Store it beside what the observer writes, and refuse a write that
+   * carries a lower one (README, "Writing a kind").
+   */
+  readonly fencingToken: string;
+  /**
+   * Publishes `data` on the observations exchange (routing key `<kind>.<observerId>`). Returns
+   * false when the observation was dropped: the service is sending faster than the broker takes,
+   * and this observer already has its share of observations waiting.
+   */
+  readonly publish: (data: unknown) => boolean;
   readonly log: KindLogger;
 }
 
@@ -47,6 +63,17 @@ export interface ObserverKind<S extends z.ZodType = z.ZodType> {
    */
   run(ctx: ObserverContext<z.infer<S>>): Promise<void>;
   readonly restartPolicy?: Partial<RestartPolicy>;
+}
+
+/** Digits of the generation in a fencing token: every safe integer fits. */
+const GENERATION_DIGITS = 16;
+
+/**
+ * `<observerId>/<generation, zero-padded>`: compared as strings, tokens of one observer order
+ * as their generations do, and tokens of different observers never compare equal.
+ */
+export function fencingToken(observerId: string, generation: number): string {
+  return `${observerId}/${String(generation).padStart(GENERATION_DIGITS, '0')}`;
 }
 
 /** Declares a kind; the identity function that gives `run` its params type. */
@@ -89,3 +116,4 @@ function wait(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 export { z };
+export { Backoff, backoffDelay, type BackoffPolicy } from '@vigil/backoff';
