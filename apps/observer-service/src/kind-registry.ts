@@ -15,6 +15,10 @@ export class KindRegistry {
     return this.kinds.get(name);
   }
 
+  names(): string[] {
+    return [...this.kinds.keys()];
+  }
+
   /** What the service announces in its birth, so the manager can validate params. */
   describe(): KindDescription[] {
     return [...this.kinds.values()].map((kind) => ({

@@ -1,9 +1,13 @@
+import { backoffDelay } from '@vigil/backoff';
 import type { JobMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
-import { sleep, type ObserverContext, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
+import { fencingToken, sleep, type ObserverContext, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
 
-/** Why a running observer was asked to stop; `quarantined`: cancelled for a crash loop. */
-export type StopCause = 'cancelled' | 'quarantined' | 'shutdown' | 'connection-lost';
+/**
+ * Why a running observer was asked to stop. `quarantined`: cancelled for a crash loop;
+ * `released`: the manager keeps another copy; `superseded`: a newer generation was delivered here.
+ */
+export type StopCause = 'cancelled' | 'quarantined' | 'released' | 'superseded' | 'shutdown' | 'connection-lost';
 
 export type RunOutcome =
   { type: 'stopped'; cause: StopCause; graceful: boolean } | { type: 'failed'; error: Error; attempts: number };
@@ -16,14 +20,14 @@ export interface ObserverRunOptions {
   policy: RestartPolicy;
   /** How long an aborted observer may take to end before it is given up on, ms. */
   stopTimeoutMs: number;
-  publish: (data: unknown) => void;
+  publish: (data: unknown) => boolean;
   /** The service's logger; the run binds the observer's fields to it when it first logs. */
   log: Logger;
 }
 
 /** The fields every log line about an observer carries. */
-export function observerBindings(job: JobMessage): Record<string, string> {
-  return { observerId: job.observerId, observer: job.name, kind: job.kind };
+export function observerBindings(job: JobMessage): Record<string, string | number> {
+  return { observerId: job.observerId, observer: job.name, kind: job.kind, generation: job.generation };
 }
 
 /**
@@ -53,11 +57,19 @@ class RunContext implements ObserverContext<unknown> {
     return this.run.job.pool;
   }
 
+  get generation(): number {
+    return this.run.job.generation;
+  }
+
+  get fencingToken(): string {
+    return fencingToken(this.run.job.observerId, this.run.job.generation);
+  }
+
   get params(): unknown {
     return this.run.params;
   }
 
-  get publish(): (data: unknown) => void {
+  get publish(): (data: unknown) => boolean {
     return this.run.publish;
   }
 
@@ -75,7 +87,7 @@ export class ObserverRun {
   readonly job: JobMessage;
   private readonly kind: ObserverKind;
   readonly params: unknown;
-  readonly publish: (data: unknown) => void;
+  readonly publish: (data: unknown) => boolean;
   private readonly policy: RestartPolicy;
   private readonly stopTimeoutMs: number;
   private readonly serviceLog: Logger;
@@ -149,7 +161,7 @@ export class ObserverRun {
       }
       if (Date.now() - startedAt >= policy.resetAfterMs) restarts = 0;
       if (restarts >= policy.maxRestarts) return { type: 'failed', error, attempts: attempt + 1 };
-      const delayMs = Math.min(policy.initialDelayMs * 2 ** restarts, policy.maxDelayMs);
+      const delayMs = backoffDelay(policy, restarts);
       restarts++;
       this.log.warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
       if (!(await sleep(delayMs, signal))) return this.stopped(true);

@@ -1,0 +1,417 @@
+import { backoffDelay, type BackoffPolicy } from '@vigil/backoff';
+import { JobMessage, decodeMessage, type ReleaseReason } from '@vigil/contracts';
+import type { Logger } from '@vigil/logging';
+import type { ObserverKind, RestartPolicy } from '@vigil/observer-sdk';
+import { admit, type Admission, type HeldCopy } from './admission';
+import type { KindRegistry } from './kind-registry';
+import { ObserverRun, observerBindings, type RunOutcome } from './observer-run';
+import { ObserverNotes } from './observer-notes';
+
+export type Settlement = 'ack' | 'requeue' | 'dead-letter';
+
+/** How the host settles jobs, without knowing the broker. `D` is the transport's delivery. */
+export interface JobTransport<D> {
+  /** False once the connection the job came on is lost: the broker has requeued it. */
+  isLive(delivery: D): boolean;
+  wasRedelivered(delivery: D): boolean;
+  /** Settles a live delivery on the channel it came from; a lost one is left alone. */
+  settle(delivery: D, how: Settlement): void;
+  /** The number of jobs held changed (with several pools, consuming pauses while full). */
+  heldChanged(held: number): void;
+}
+
+export type StopReason = 'cancelled' | 'crash-loop' | 'released';
+
+/** What the host tells the manager. */
+export interface HostReports {
+  started(job: JobMessage, redelivered: boolean): void;
+  stopped(stop: {
+    observerId: string;
+    /** Unknown for a repeated confirmation of a stop done earlier. */
+    generation: number | undefined;
+    reason: StopReason;
+    graceful: boolean;
+    abortLatencyMs?: number;
+  }): void;
+  failed(job: JobMessage, error: string, attempts: number): void;
+}
+
+export interface ObserverHostOptions<D> {
+  kinds: KindRegistry;
+  restartPolicy: RestartPolicy;
+  stopTimeoutMs: number;
+  /** How long cancels and releases are remembered, ms. */
+  noteMemoryMs: number;
+  /** Jobs held at which the service counts as full, when several pools share its capacity. */
+  fullAt: number | undefined;
+  /** Pauses of a job parked for want of its kind, before it goes back to the queue. */
+  parkBackoff: BackoffPolicy;
+  transport: JobTransport<D>;
+  reports: HostReports;
+  /** Sends an observation; false when it was dropped. */
+  publish: (job: JobMessage, data: unknown) => boolean;
+  /** A run ended here, whatever the cause: nothing it published may be sent after it. */
+  ended: (job: JobMessage) => void;
+  log: Logger;
+}
+
+/** A job this service holds: running, waiting for an older copy of it to end, or parked. */
+interface Hold<D> {
+  readonly job: JobMessage;
+  readonly delivery: D;
+  run?: ObserverRun;
+  /** Waiting for this to end (an older or lost copy) before it is admitted again. */
+  after?: Promise<unknown>;
+  /** Parked for want of its kind: the timer hands it back to the queue. */
+  parked?: { reason: string; timer: NodeJS.Timeout };
+  /** The delivery is still this hold's to settle. */
+  owns: boolean;
+  /** From a cancel's arrival to the AbortSignal firing, reported with `observer.stopped`. */
+  abortLatencyMs?: number;
+}
+
+/**
+ * The heart of an observer service, apart from the broker: the table of jobs held, the admission
+ * decision for each delivered job, and the start, stop, cancel and release of observer runs. A
+ * service never runs two copies of one observer; it runs at most one generation of it, and a run
+ * that must end (cancelled, released, superseded, its connection lost) is stopped before another
+ * copy starts.
+ */
+export class ObserverHost<D> {
+  private readonly holds = new Map<string, Hold<D>>();
+  /** Every run not yet ended, including those of holds already replaced. */
+  private readonly runs = new Set<ObserverRun>();
+  private readonly notes: ObserverNotes;
+  /** The service's restart policy with each kind's overrides, made once per kind. */
+  private readonly policies = new Map<ObserverKind, RestartPolicy>();
+  private heldCount = 0;
+  private stopping = false;
+
+  constructor(private readonly options: ObserverHostOptions<D>) {
+    this.notes = new ObserverNotes(options.noteMemoryMs);
+  }
+
+  /** Jobs held now on live connections: running, waiting or parked. */
+  get held(): number {
+    return this.heldCount;
+  }
+
+  /** Observers running here now, and the generation of each (parallel arrays). */
+  running(): { ids: string[]; generations: number[] } {
+    const ids: string[] = [];
+    const generations: number[] = [];
+    for (const hold of this.holds.values()) {
+      if (!hold.run || hold.run.stopCause || !hold.owns) continue;
+      ids.push(hold.job.observerId);
+      generations.push(hold.job.generation);
+    }
+    return { ids, generations };
+  }
+
+  /** Jobs parked here, and why. */
+  parked(): { observerId: string; generation: number; reason: string }[] {
+    return [...this.holds.values()].flatMap((hold) =>
+      hold.parked && hold.owns
+        ? [{ observerId: hold.job.observerId, generation: hold.job.generation, reason: hold.parked.reason }]
+        : [],
+    );
+  }
+
+  /** A job message was delivered. Never throws for what the message holds. */
+  deliver(delivery: D, content: Buffer): void {
+    const decoded = decodeMessage(JobMessage, content);
+    if (!decoded.ok) {
+      this.options.log.error({ error: decoded.error }, 'invalid job message; dead-lettering it');
+      this.options.transport.settle(delivery, 'dead-letter');
+      return;
+    }
+    this.admit(this.take(decoded.value, delivery));
+  }
+
+  /** A cancel reached this service; it acts if it holds the observer, and remembers it anyway. */
+  cancel(observerId: string, deadLetter: boolean, receivedAt = performance.now()): void {
+    const alreadyStopped = this.notes.get(observerId)?.stoppedHere === true;
+    this.notes.cancel(observerId, deadLetter);
+    const hold = this.holds.get(observerId);
+    if (!hold) {
+      // A repeated cancel: the manager missed our report (it may have been lost with a
+      // connection), so it is sent again.
+      if (alreadyStopped) this.reportStopped(observerId, undefined, 'cancelled', true, undefined);
+      return;
+    }
+    if (hold.run) {
+      if (hold.run.stopCause) return;
+      hold.run.stop(deadLetter ? 'quarantined' : 'cancelled');
+      hold.abortLatencyMs = performance.now() - receivedAt;
+      return;
+    }
+    this.drop(hold, deadLetter ? 'dead-letter' : 'ack');
+    this.reportStopped(observerId, hold.job.generation, deadLetter ? 'crash-loop' : 'cancelled', true, undefined);
+  }
+
+  /** The manager keeps another copy: stop this one if it is of `generation` or older. */
+  release(observerId: string, generation: number, reason: ReleaseReason): void {
+    this.notes.release(observerId, generation);
+    const hold = this.holds.get(observerId);
+    if (!hold || hold.job.generation > generation) return;
+    this.options.log.warn({ ...observerBindings(hold.job), reason }, 'the manager released this copy; stopping it');
+    if (hold.run) {
+      hold.run.stop('released');
+      return;
+    }
+    this.drop(hold, 'ack');
+    this.reportStopped(observerId, hold.job.generation, 'released', true, undefined);
+  }
+
+  /**
+   * The connection jobs came on is lost and the broker has requeued them all; another service
+   * may run them already. Every copy held stops at once. Returns how many runs were stopped.
+   */
+  connectionLost(): number {
+    let stopped = 0;
+    for (const hold of [...this.holds.values()]) {
+      hold.owns = false;
+      if (hold.run) {
+        if (!hold.run.stopCause) {
+          hold.run.stop('connection-lost');
+          stopped++;
+        }
+        continue;
+      }
+      if (hold.parked) clearTimeout(hold.parked.timer);
+      this.holds.delete(hold.job.observerId);
+    }
+    this.setHeld(0);
+    return stopped;
+  }
+
+  /**
+   * Graceful stop: jobs not running go back to the queue now, running observers are stopped and
+   * their jobs requeued as each ends. Resolves once every run has ended.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const hold of [...this.holds.values()]) {
+      if (hold.run) hold.run.stop('shutdown');
+      else this.drop(hold, 'requeue');
+    }
+    await Promise.allSettled([...this.runs].map((run) => run.outcome));
+  }
+
+  private take(job: JobMessage, delivery: D): Hold<D> {
+    this.setHeld(this.heldCount + 1);
+    return { job, delivery, owns: true };
+  }
+
+  /** Decides what becomes of a job just delivered, or one whose wait is over. */
+  private admit(hold: Hold<D>): void {
+    const { job } = hold;
+    const current = this.holds.get(job.observerId);
+    const kind = this.options.kinds.get(job.kind);
+    const params = kind?.params.safeParse(job.params);
+    const decision = admit({
+      generation: job.generation,
+      stopping: this.stopping,
+      note: this.notes.get(job.observerId),
+      held: current && current !== hold ? this.describe(current) : undefined,
+      full: this.options.fullAt !== undefined && this.heldCount > this.options.fullAt,
+      kindKnown: kind !== undefined,
+      paramsError: params && !params.success ? params.error.message : undefined,
+    });
+    this.apply(decision, hold, current !== hold ? current : undefined, kind, params?.data);
+  }
+
+  private apply(
+    decision: Admission,
+    hold: Hold<D>,
+    current: Hold<D> | undefined,
+    kind: ObserverKind | undefined,
+    params: unknown,
+  ): void {
+    const { job } = hold;
+    const log = () => this.options.log.child(observerBindings(job));
+    switch (decision.action) {
+      case 'start':
+        this.start(hold, kind!, params);
+        return;
+      case 'wait':
+        this.waitFor(hold, current!);
+        return;
+      case 'supersede':
+        log().info({ older: current!.job.generation }, 'a newer generation was delivered; it replaces the copy here');
+        if (current!.run) current!.run.stop('superseded');
+        else this.drop(current!, 'ack');
+        this.waitFor(hold, current!);
+        return;
+      case 'drop':
+        log().warn({ why: decision.why }, 'job of a copy that must not run here; acking and dropping it');
+        this.drop(hold, 'ack');
+        return;
+      case 'cancelled':
+        log().info({ deadLetter: decision.deadLetter }, 'job of a cancelled observer; not starting it');
+        this.drop(hold, decision.deadLetter ? 'dead-letter' : 'ack');
+        this.reportStopped(job.observerId, job.generation, decision.deadLetter ? 'crash-loop' : 'cancelled', true);
+        return;
+      case 'requeue':
+        this.drop(hold, 'requeue');
+        return;
+      case 'park':
+        this.park(hold);
+        return;
+      case 'reject':
+        log().error({ error: decision.error }, 'params fail the kind schema; the observer failed');
+        this.options.reports.failed(job, `invalid params: ${decision.error}`, 0);
+        this.drop(hold, 'dead-letter');
+        return;
+    }
+  }
+
+  private describe(hold: Hold<D>): HeldCopy {
+    const state = hold.run ? (hold.run.stopCause ? 'stopping' : 'running') : hold.parked ? 'parked' : 'waiting';
+    return { generation: hold.job.generation, live: this.options.transport.isLive(hold.delivery), state };
+  }
+
+  /**
+   * Holds `hold` until `current` (an older or lost copy) has ended, then admits it again: a
+   * cancel, a release or a shutdown that came meanwhile has its say.
+   */
+  private waitFor(hold: Hold<D>, current: Hold<D>): void {
+    // A lost delivery waiting in its place is dropped: the broker has requeued it.
+    if (current.after && current.owns) this.drop(current, 'ack');
+    hold.after = current.run?.outcome ?? current.after ?? Promise.resolve();
+    this.holds.set(hold.job.observerId, hold);
+    void hold.after.then(() => {
+      if (this.holds.get(hold.job.observerId) !== hold) return;
+      this.holds.delete(hold.job.observerId);
+      hold.after = undefined;
+      if (!hold.owns || !this.options.transport.isLive(hold.delivery)) return;
+      this.admit(hold);
+    });
+  }
+
+  private start(hold: Hold<D>, kind: ObserverKind, params: unknown): void {
+    const { job } = hold;
+    const run: ObserverRun = new ObserverRun({
+      job,
+      kind,
+      params,
+      policy: this.policyOf(kind),
+      stopTimeoutMs: this.options.stopTimeoutMs,
+      publish: (data) => this.publishFor(run, data),
+      log: this.options.log,
+    });
+    hold.run = run;
+    this.holds.set(job.observerId, hold);
+    this.runs.add(run);
+    const redelivered = this.options.transport.wasRedelivered(hold.delivery);
+    this.options.log.info({ ...observerBindings(job), redelivered }, 'observer started');
+    this.options.reports.started(job, redelivered);
+    void run.start().then((outcome) => this.ended(hold, outcome));
+  }
+
+  /** Only the copy that owns the observer here speaks for it; a stopping one is silent. */
+  private publishFor(run: ObserverRun, data: unknown): boolean {
+    const hold = this.holds.get(run.job.observerId);
+    if (hold?.run !== run || run.stopCause || !hold.owns) return false;
+    return this.options.publish(run.job, data);
+  }
+
+  private ended(hold: Hold<D>, outcome: RunOutcome): void {
+    const run = hold.run!;
+    const { job } = hold;
+    this.runs.delete(run);
+    this.options.ended(job);
+    if (this.holds.get(job.observerId) === hold) this.holds.delete(job.observerId);
+    const { log } = run;
+    if (outcome.type === 'failed') {
+      log.error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
+      // A lost job is redelivered elsewhere, where it gets its own retries.
+      if (!hold.owns) return;
+      this.options.reports.failed(job, outcome.error.message, outcome.attempts);
+      this.drop(hold, 'dead-letter');
+      return;
+    }
+    if (!outcome.graceful)
+      log.error({ stopTimeoutMs: this.options.stopTimeoutMs }, 'observer ignored its AbortSignal; giving up on it');
+    log.info({ cause: outcome.cause }, 'observer stopped');
+    const owned = hold.owns;
+    switch (outcome.cause) {
+      case 'cancelled':
+      case 'quarantined':
+      case 'released': {
+        const deadLetter = outcome.cause === 'quarantined';
+        this.drop(hold, deadLetter ? 'dead-letter' : 'ack');
+        if (!owned) return;
+        if (outcome.cause === 'cancelled') this.notes.stoppedHere(job.observerId);
+        const reason = deadLetter ? 'crash-loop' : outcome.cause === 'released' ? 'released' : 'cancelled';
+        this.reportStopped(job.observerId, job.generation, reason, outcome.graceful, hold.abortLatencyMs);
+        return;
+      }
+      case 'superseded':
+        this.drop(hold, 'ack');
+        return;
+      case 'shutdown':
+        this.drop(hold, 'requeue');
+        return;
+      case 'connection-lost':
+        return;
+    }
+  }
+
+  /**
+   * Holds the job unacked for a growing pause, then hands it back to the queue: a service whose
+   * kinds include it may take it meanwhile. Its heartbeats say it waits, and why.
+   */
+  private park(hold: Hold<D>): void {
+    const { job } = hold;
+    const delayMs = backoffDelay(this.options.parkBackoff, this.notes.parked(job.observerId));
+    const reason = `a service that took its job has no kind "${job.kind}" (it has ${this.options.kinds.names().join(', ') || 'none'})`;
+    this.options.log.error(
+      { ...observerBindings(job), pool: job.pool, retryInMs: delayMs },
+      'unknown kind; holding the job, then handing it back for another service',
+    );
+    const timer = setTimeout(() => {
+      if (this.holds.get(job.observerId) === hold) this.drop(hold, 'requeue');
+    }, delayMs);
+    timer.unref();
+    hold.parked = { reason, timer };
+    this.holds.set(job.observerId, hold);
+  }
+
+  /** Settles a hold's delivery (if still its own) and forgets the hold. */
+  private drop(hold: Hold<D>, how: Settlement): void {
+    if (hold.parked) clearTimeout(hold.parked.timer);
+    if (this.holds.get(hold.job.observerId) === hold && !hold.run) this.holds.delete(hold.job.observerId);
+    if (!hold.owns) return;
+    hold.owns = false;
+    this.options.transport.settle(hold.delivery, how);
+    this.setHeld(this.heldCount - 1);
+  }
+
+  private setHeld(count: number): void {
+    this.heldCount = count;
+    this.options.transport.heldChanged(count);
+  }
+
+  private reportStopped(
+    observerId: string,
+    generation: number | undefined,
+    reason: StopReason,
+    graceful: boolean,
+    abortLatencyMs?: number,
+  ): void {
+    this.options.reports.stopped({
+      observerId,
+      generation,
+      reason,
+      graceful,
+      ...(abortLatencyMs === undefined ? {} : { abortLatencyMs }),
+    });
+  }
+
+  private policyOf(kind: ObserverKind): RestartPolicy {
+    let policy = this.policies.get(kind);
+    if (!policy) this.policies.set(kind, (policy = { ...this.options.restartPolicy, ...kind.restartPolicy }));
+    return policy;
+  }
+}

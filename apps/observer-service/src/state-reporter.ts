@@ -1,0 +1,188 @@
+import { utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import {
+  MAX_STARTS_PER_EVENT,
+  type JobMessage,
+  type KindDescription,
+  type StateEvent,
+  type StateEventOf,
+} from '@vigil/contracts';
+import { coerceError, type Logger } from '@vigil/logging';
+import type { HostReports, StopReason } from './observer-host';
+
+type StartReport = StateEventOf<'observers.started'>['observers'][number];
+
+/** What the service holds, as its births and heartbeats tell it. */
+export interface Holdings {
+  running: { ids: string[]; generations: number[] };
+  parked: { observerId: string; generation: number; reason: string }[];
+  /** Jobs held: running, parked or waiting. */
+  held: number;
+  /** Observations dropped since the service started. */
+  observationsDropped: number;
+}
+
+export interface StateReporterOptions {
+  serviceId: string;
+  name: string;
+  capacity: number;
+  pools: readonly string[];
+  kinds: KindDescription[];
+  version: string;
+  startedAt: string;
+  heartbeatIntervalMs: number;
+  /** Touched after every heartbeat the broker confirmed, if set. */
+  healthFile: string | undefined;
+  /** Publishes one event on the state queue; resolves once the broker confirmed it. */
+  send: (event: StateEvent) => Promise<void>;
+  holdings: () => Holdings;
+  log: Logger;
+}
+
+/**
+ * Everything a service tells the manager, on the state queue: its birth, heartbeats, death, and
+ * what happens to each observer. Starts in one tick go together in one `observers.started`: a
+ * takeover of a thousand observers costs the broker a few persistent messages, not a thousand.
+ * Any other event sends the starts gathered before it first, so the manager sees them in order.
+ */
+export class StateReporter implements HostReports {
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private pendingStarts: StartReport[] | undefined;
+
+  constructor(private readonly options: StateReporterOptions) {}
+
+  startHeartbeats(): void {
+    this.heartbeatTimer ??= setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
+  }
+
+  stopHeartbeats(): void {
+    clearInterval(this.heartbeatTimer);
+  }
+
+  /** `service.born`: sent on every (re)connect, saying what the service holds at that moment. */
+  announce(): Promise<void> {
+    const { options } = this;
+    const holdings = options.holdings();
+    return this.publish({
+      type: 'service.born',
+      ...this.base(),
+      name: options.name,
+      capacity: options.capacity,
+      pools: [...options.pools],
+      kinds: options.kinds,
+      version: options.version,
+      host: os.hostname(),
+      pid: process.pid,
+      startedAt: options.startedAt,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      running: holdings.running.ids,
+      generations: holdings.running.generations,
+      waiting: holdings.parked,
+    });
+  }
+
+  died(reason: string): Promise<void> {
+    return this.publish({ type: 'service.died', ...this.base(), name: this.options.name, reason });
+  }
+
+  started(job: JobMessage, redelivered: boolean): void {
+    const start: StartReport = {
+      observerId: job.observerId,
+      name: job.name,
+      kind: job.kind,
+      pool: job.pool,
+      redelivered,
+      generation: job.generation,
+    };
+    if (!this.pendingStarts) {
+      this.pendingStarts = [];
+      setImmediate(() => this.flushStarts());
+    }
+    this.pendingStarts.push(start);
+    if (this.pendingStarts.length >= MAX_STARTS_PER_EVENT) this.flushStarts();
+  }
+
+  stopped(stop: Parameters<HostReports['stopped']>[0]): void {
+    const { generation, abortLatencyMs, ...rest } = stop;
+    this.fireAndForget({
+      type: 'observer.stopped',
+      ...this.base(),
+      ...rest,
+      reason: rest.reason satisfies StopReason,
+      ...(generation === undefined ? {} : { generation }),
+      ...(abortLatencyMs === undefined ? {} : { abortLatencyMs }),
+    });
+  }
+
+  failed(job: JobMessage, error: string, attempts: number): void {
+    this.fireAndForget({
+      type: 'observer.failed',
+      ...this.base(),
+      observerId: job.observerId,
+      generation: job.generation,
+      error,
+      attempts,
+    });
+  }
+
+  /** The connection the starts happened on is lost: the next birth says what runs. */
+  discardStarts(): void {
+    this.pendingStarts = undefined;
+  }
+
+  private heartbeat(): void {
+    const { options } = this;
+    const holdings = options.holdings();
+    const { heapUsed, rss } = process.memoryUsage();
+    this.publish({
+      type: 'service.heartbeat',
+      ...this.base(),
+      name: options.name,
+      capacity: options.capacity,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      running: holdings.running.ids,
+      generations: holdings.running.generations,
+      waiting: holdings.parked,
+      freeSlots: Math.max(0, options.capacity - holdings.held),
+      memory: { heapUsedBytes: heapUsed, rssBytes: rss },
+      observationsDropped: holdings.observationsDropped,
+    })
+      .then(() => this.touchHealthFile())
+      .catch((err: unknown) => this.warn(err, 'send a heartbeat'));
+  }
+
+  private flushStarts(): void {
+    const starts = this.pendingStarts;
+    this.pendingStarts = undefined;
+    if (!starts || starts.length === 0) return;
+    const event: StateEvent =
+      starts.length === 1
+        ? { type: 'observer.started', ...this.base(), ...starts[0]! }
+        : { type: 'observers.started', ...this.base(), observers: starts };
+    this.options.send(event).catch((err: unknown) => this.warn(err, `report ${event.type}`));
+  }
+
+  private publish(event: StateEvent): Promise<void> {
+    this.flushStarts();
+    return this.options.send(event);
+  }
+
+  private fireAndForget(event: StateEvent): void {
+    this.publish(event).catch((err: unknown) => this.warn(err, `report ${event.type}`));
+  }
+
+  private async touchHealthFile(): Promise<void> {
+    const file = this.options.healthFile;
+    if (!file) return;
+    const now = new Date();
+    await utimes(file, now, now).catch(() => writeFile(file, ''));
+  }
+
+  private base() {
+    return { serviceId: this.options.serviceId, at: new Date().toISOString() };
+  }
+
+  private warn(err: unknown, what: string): void {
+    this.options.log.warn({ err: coerceError(err) }, `could not ${what}`);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The observer service's core, in-process and without a broker: the races between a job
+ * delivered again, cancels, releases, newer generations and shutdown, driven through a fake
+ * transport whose "connections" the test loses at will.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { encodeMessage, type JobMessage } from '@vigil/contracts';
+import { createLogger } from '@vigil/logging';
+import { defineKind, untilAborted, z } from '@vigil/observer-sdk';
+import { waitFor } from '@vigil/testkit';
+import { KindRegistry } from '../apps/observer-service/src/kind-registry';
+import {
+  ObserverHost,
+  type HostReports,
+  type JobTransport,
+  type Settlement,
+} from '../apps/observer-service/src/observer-host';
+
+/** A connection of the fake transport; `alive = false` is what a lost connection looks like. */
+interface Connection {
+  alive: boolean;
+}
+
+interface Delivery {
+  connection: Connection;
+  tag: number;
+}
+
+class FakeTransport implements JobTransport<Delivery> {
+  readonly settled: { tag: number; how: Settlement }[] = [];
+  private nextTag = 1;
+
+  deliver(connection: Connection): Delivery {
+    return { connection, tag: this.nextTag++ };
+  }
+
+  isLive(delivery: Delivery): boolean {
+    return delivery.connection.alive;
+  }
+
+  wasRedelivered(): boolean {
+    return false;
+  }
+
+  settle(delivery: Delivery, how: Settlement): void {
+    if (delivery.connection.alive) this.settled.push({ tag: delivery.tag, how });
+  }
+
+  heldChanged(): void {}
+
+  how(delivery: Delivery): Settlement | undefined {
+    return this.settled.find((s) => s.tag === delivery.tag)?.how;
+  }
+}
+
+class Reports implements HostReports {
+  readonly starts: { observerId: string; generation: number }[] = [];
+  readonly stops: Parameters<HostReports['stopped']>[0][] = [];
+  readonly failures: string[] = [];
+
+  started(job: JobMessage): void {
+    this.starts.push({ observerId: job.observerId, generation: job.generation });
+  }
+
+  stopped(stop: Parameters<HostReports['stopped']>[0]): void {
+    this.stops.push(stop);
+  }
+
+  failed(job: JobMessage): void {
+    this.failures.push(job.observerId);
+  }
+}
+
+/** Runs until aborted, then takes `stopMs` to end; counts how many of its runs are alive at once. */
+function lingeringKind(stopMs: number) {
+  const live = { now: 0, most: 0, runs: 0 };
+  const kind = defineKind({
+    name: 'lingering',
+    params: z.object({}),
+    async run({ signal }) {
+      live.runs++;
+      live.most = Math.max(live.most, ++live.now);
+      await untilAborted(signal);
+      await delay(stopMs);
+      live.now--;
+    },
+  });
+  return { kind, live };
+}
+
+function setUp(stopMs = 100) {
+  const { kind, live } = lingeringKind(stopMs);
+  const transport = new FakeTransport();
+  const reports = new Reports();
+  const host = new ObserverHost<Delivery>({
+    kinds: new KindRegistry([kind]),
+    restartPolicy: { maxRestarts: 0, initialDelayMs: 10, maxDelayMs: 10, resetAfterMs: 1_000 },
+    stopTimeoutMs: 2_000,
+    noteMemoryMs: 60_000,
+    fullAt: undefined,
+    parkBackoff: { initialDelayMs: 50, maxDelayMs: 50 },
+    transport,
+    reports,
+    publish: () => true,
+    ended: () => undefined,
+    log: createLogger({ level: 'silent', base: {} }),
+  });
+  const observerId = randomUUID();
+  const job = (generation = 1, kindName = 'lingering'): Buffer =>
+    encodeMessage({ observerId, name: 'x', kind: kindName, pool: 'default', params: {}, generation });
+  return { host, transport, reports, live, observerId, job };
+}
+
+describe('observer service core: races, without a broker', () => {
+  it('a cancel that arrives while a job waits for its lost copy to end: the job is acked, nothing starts', async () => {
+    const { host, transport, reports, live, observerId, job } = setUp();
+    const first: Connection = { alive: true };
+    host.deliver(transport.deliver(first), job());
+    assert.equal(live.runs, 1);
+
+    first.alive = false;
+    host.connectionLost();
+    const second: Connection = { alive: true };
+    const redelivered = transport.deliver(second);
+    host.deliver(redelivered, job());
+    host.cancel(observerId, false);
+
+    await waitFor('the lost copy to end', () => live.now === 0);
+    await delay(50);
+    assert.equal(live.runs, 1, 'the waiting job never started');
+    assert.equal(transport.how(redelivered), 'ack');
+    assert.deepEqual(
+      reports.stops.map((s) => s.reason),
+      ['cancelled'],
+    );
+  });
+
+  it('a shutdown while a job waits for its lost copy: the job is requeued and nothing starts after', async () => {
+    const { host, transport, live, job } = setUp();
+    const first: Connection = { alive: true };
+    host.deliver(transport.deliver(first), job());
+    first.alive = false;
+    host.connectionLost();
+    const redelivered = transport.deliver({ alive: true });
+    host.deliver(redelivered, job());
+
+    await host.stop();
+    await delay(50);
+    assert.equal(live.runs, 1, 'no run started after the shutdown');
+    assert.equal(live.now, 0);
+    assert.equal(transport.how(redelivered), 'requeue');
+  });
+
+  it('a newer generation supersedes the copy here: the old one ends and is acked, then the new one starts', async () => {
+    const { host, transport, reports, live, job } = setUp();
+    const connection: Connection = { alive: true };
+    const older = transport.deliver(connection);
+    host.deliver(older, job(1));
+    const newer = transport.deliver(connection);
+    host.deliver(newer, job(2));
+
+    await waitFor('the newer generation to start', () => reports.starts.length === 2);
+    assert.equal(live.most, 1, 'never two generations running at once');
+    assert.equal(transport.how(older), 'ack');
+    assert.deepEqual(host.running().generations, [2]);
+    assert.equal(transport.how(newer), undefined, 'the newer job stays held');
+  });
+
+  it('an older generation than the one running is acked and dropped', () => {
+    const { host, transport, live, job } = setUp();
+    const connection: Connection = { alive: true };
+    host.deliver(transport.deliver(connection), job(2));
+    const stale = transport.deliver(connection);
+    host.deliver(stale, job(1));
+    assert.equal(transport.how(stale), 'ack');
+    assert.equal(live.runs, 1);
+  });
+
+  it('a duplicate of the running generation is acked and dropped', () => {
+    const { host, transport, live, job } = setUp();
+    const connection: Connection = { alive: true };
+    host.deliver(transport.deliver(connection), job(1));
+    const duplicate = transport.deliver(connection);
+    host.deliver(duplicate, job(1));
+    assert.equal(transport.how(duplicate), 'ack');
+    assert.equal(live.runs, 1);
+  });
+
+  it('a release stops the copy, acks its job, reports it; a later job of that generation is dropped', async () => {
+    const { host, transport, reports, live, observerId, job } = setUp();
+    const connection: Connection = { alive: true };
+    const held = transport.deliver(connection);
+    host.deliver(held, job(1));
+    host.release(observerId, 1, 'duplicate');
+    await waitFor('the released copy to end', () => reports.stops.length === 1);
+    assert.equal(transport.how(held), 'ack');
+    assert.deepEqual(
+      reports.stops.map((s) => [s.reason, s.generation]),
+      [['released', 1]],
+    );
+    const again = transport.deliver(connection);
+    host.deliver(again, job(1));
+    assert.equal(transport.how(again), 'ack');
+    assert.equal(live.runs, 1);
+  });
+
+  it('a release of an older generation leaves a newer copy running', () => {
+    const { host, transport, live, observerId, job } = setUp();
+    host.deliver(transport.deliver({ alive: true }), job(3));
+    host.release(observerId, 2, 'stale-generation');
+    assert.equal(live.now, 1);
+    assert.deepEqual(host.running().generations, [3]);
+  });
+
+  it('a job of a kind the service lacks is parked, said to wait, and handed back after a pause', async () => {
+    const { host, transport, observerId, job } = setUp();
+    const delivery = transport.deliver({ alive: true });
+    host.deliver(delivery, job(1, 'unknown-kind'));
+    assert.equal(transport.how(delivery), undefined, 'held during the pause');
+    assert.deepEqual(
+      host.parked().map((p) => p.observerId),
+      [observerId],
+    );
+    assert.match(host.parked()[0]!.reason, /no kind "unknown-kind"/);
+    await waitFor('the parked job to go back', () => transport.how(delivery) === 'requeue');
+    assert.deepEqual(host.parked(), []);
+    assert.equal(host.held, 0);
+  });
+
+  it('a lost connection stops every copy at once and holds nothing', async () => {
+    const { host, transport, live, job } = setUp();
+    const connection: Connection = { alive: true };
+    host.deliver(transport.deliver(connection), job(1));
+    connection.alive = false;
+    assert.equal(host.connectionLost(), 1);
+    assert.equal(host.held, 0);
+    assert.deepEqual(host.running().ids, []);
+    await waitFor('the run to end', () => live.now === 0);
+  });
+
+  it('an invalid job message is dead-lettered', () => {
+    const { host, transport } = setUp();
+    const delivery = transport.deliver({ alive: true });
+    host.deliver(delivery, Buffer.from('{"observerId": 42}'));
+    assert.equal(transport.how(delivery), 'dead-letter');
+  });
+});
