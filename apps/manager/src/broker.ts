@@ -1,14 +1,17 @@
 import {
+  ConfirmedPublisher,
+  UnroutableError,
   connectWithRecovery,
   declareJobsQueue,
   declareSharedTopology,
-  publishConfirmed,
+  declareStateQueue,
+  stateQueueArguments,
   type Channel,
   type ChannelModel,
-  type ConfirmChannel,
   type ConsumeMessage,
   type QueueType,
   type RecoveringChannelModel,
+  type StateQueueShape,
 } from '@vigil/broker';
 import {
   brokerNames,
@@ -16,12 +19,19 @@ import {
   type BrokerNames,
   type CancelMessage,
   type JobMessage,
+  type ReleaseMessage,
   type StateEvent,
 } from '@vigil/contracts';
-import type { Logger } from '@vigil/logging';
+import { coerceError, type Logger } from '@vigil/logging';
+import type { Release } from './state/placement-rules';
 
 /** How many state events may be in flight to the manager at once. */
 const STATE_PREFETCH = 1000;
+/**
+ * Longest wait for the broker to confirm a message, ms. A create answers within 5 s whatever the
+ * broker does; the rest of its budget goes to the database.
+ */
+export const PUBLISH_TIMEOUT_MS = 3_000;
 
 export interface StateDelivery {
   readonly message: ConsumeMessage;
@@ -36,71 +46,165 @@ export interface ManagerBrokerOptions {
   queueType: QueueType;
   heartbeatS: number;
   log: Logger;
-  /** Called for every state message, in queue order. */
+  /** Called for every state message, in queue order, while this manager consumes the state queue. */
   onStateMessage: (delivery: StateDelivery) => void;
 }
 
-interface Session {
-  readonly publish: ConfirmChannel;
-  readonly consume: Channel;
+interface Publishing {
+  readonly connection: ChannelModel;
+  readonly publisher: ConfirmedPublisher;
   /** Pools whose jobs queue was declared on this connection. */
   readonly declaredPools: Set<string>;
 }
 
-/** The manager's side of the broker: publishes jobs and cancels, consumes the state queue. */
+interface Consuming {
+  readonly connection: ChannelModel;
+  /** Passive looks at queues; a refused look closes a channel, so they have one of their own. */
+  inspect: Channel | undefined;
+  /** The state queue's consumer, while this manager is the active one. */
+  state: { channel: Channel; consumerTag: string } | undefined;
+  stateShape: StateQueueShape;
+}
+
+/**
+ * The manager's side of the broker. It publishes (jobs, cancels, releases, barriers) on one
+ * connection and consumes the state queue on another: in a memory or disk alarm RabbitMQ blocks
+ * publishing connections, and state must keep flowing meanwhile. Only the active manager consumes
+ * the state queue.
+ */
 export class ManagerBroker {
   readonly names: BrokerNames;
-  private connection: RecoveringChannelModel | undefined;
-  private session: Session | undefined;
+  private publishModel: RecoveringChannelModel | undefined;
+  private consumeModel: RecoveringChannelModel | undefined;
+  private publishing: Publishing | undefined;
+  private consuming: Consuming | undefined;
+  /** Whether this manager should consume the state queue (it is the active one). */
+  private wantState = false;
 
   constructor(private readonly options: ManagerBrokerOptions) {
     this.names = brokerNames(options.prefix);
   }
 
   get connected(): boolean {
-    return this.session !== undefined;
+    return this.publishing !== undefined && this.consuming !== undefined;
+  }
+
+  /** Why the broker blocks publishing (a memory or disk alarm), while it does. */
+  get blocked(): string | undefined {
+    return this.publishing?.publisher.blocked;
+  }
+
+  /** The state queue was declared by a version before single-active-consumer. */
+  get stateQueueLegacy(): boolean {
+    return this.consuming?.stateShape === 'legacy';
   }
 
   async start(): Promise<void> {
-    this.connection = await connectWithRecovery({
-      url: this.options.url,
-      heartbeatS: this.options.heartbeatS,
-      connectionName: `vigil manager ${process.pid}`,
-      log: this.options.log,
-      setup: (connection) => this.openSession(connection),
+    const { options } = this;
+    const common = { url: options.url, heartbeatS: options.heartbeatS, log: options.log };
+    this.publishModel = await connectWithRecovery({
+      ...common,
+      connectionName: `vigil manager ${process.pid} (publish)`,
+      setup: (connection) => this.openPublishing(connection),
       onDisconnect: () => {
-        this.session = undefined;
+        this.publishing = undefined;
+      },
+      onBlocked: (reason) => this.publishing?.publisher.setBlocked(reason),
+    });
+    this.consumeModel = await connectWithRecovery({
+      ...common,
+      connectionName: `vigil manager ${process.pid}`,
+      setup: (connection) => this.openConsuming(connection),
+      onDisconnect: () => {
+        this.consuming = undefined;
       },
     });
   }
 
   async close(): Promise<void> {
-    this.session = undefined;
-    await this.connection?.close();
+    this.publishing = undefined;
+    this.consuming = undefined;
+    await Promise.allSettled([this.consumeModel?.close(), this.publishModel?.close()]);
+  }
+
+  /** Starts consuming the state queue (this manager became the active one). */
+  async consumeState(): Promise<void> {
+    this.wantState = true;
+    const consuming = this.consuming;
+    if (consuming && !consuming.state) await this.startStateConsumer(consuming);
+  }
+
+  /**
+   * Stops consuming the state queue: its channel closes, and the broker requeues what was
+   * delivered and not yet acked, in order, for the next active manager.
+   */
+  async stopConsumingState(): Promise<void> {
+    this.wantState = false;
+    const state = this.consuming?.state;
+    if (!state || !this.consuming) return;
+    this.consuming.state = undefined;
+    await state.channel.close().catch(() => undefined);
   }
 
   async publishJob(job: JobMessage): Promise<void> {
-    const session = this.requireSession();
-    if (!session.declaredPools.has(job.pool)) {
+    const publishing = this.requirePublishing();
+    if (!publishing.declaredPools.has(job.pool)) {
       // A message published to a queue that does not exist yet would be dropped silently.
-      await declareJobsQueue(session.publish, this.names, job.pool, this.options.queueType);
-      session.declaredPools.add(job.pool);
+      await this.declarePool(publishing, job.pool);
     }
-    await publishConfirmed(session.publish, '', this.names.jobsQueue(job.pool), encodeMessage(job), {
-      messageId: job.observerId,
-    });
+    const send = () =>
+      publishing.publisher.publish('', this.names.jobsQueue(job.pool), encodeMessage(job), {
+        messageId: job.observerId,
+        mandatory: true,
+        timeoutMs: PUBLISH_TIMEOUT_MS,
+      });
+    try {
+      await send();
+    } catch (err) {
+      // The queue was deleted under us: declare it again and send once more.
+      if (!(err instanceof UnroutableError)) throw err;
+      await this.declarePool(publishing, job.pool);
+      await send();
+    }
   }
 
   /** `deadLetter`: the holder dead-letters the job instead of dropping it (a crash loop). */
   async broadcastCancels(observerIds: readonly string[], { deadLetter = false } = {}): Promise<void> {
     if (observerIds.length === 0) return;
-    const session = this.requireSession();
+    const { publisher } = this.requirePublishing();
     const requestedAt = new Date().toISOString();
     await Promise.all(
       observerIds.map((observerId) => {
         const cancel: CancelMessage = { type: 'observer.cancel', observerId, requestedAt, deadLetter };
-        return publishConfirmed(session.publish, this.names.controlExchange, '', encodeMessage(cancel), {
+        return publisher.publish(this.names.controlExchange, '', encodeMessage(cancel), {
           persistent: false,
+          timeoutMs: PUBLISH_TIMEOUT_MS,
+        });
+      }),
+    );
+  }
+
+  /**
+   * Each release goes to its service's own control queue only. A service that is gone has no
+   * queue, and its release is dropped by the broker: the copy went with it.
+   */
+  async sendReleases(releases: readonly Release[]): Promise<void> {
+    if (releases.length === 0) return;
+    const { publisher } = this.requirePublishing();
+    const requestedAt = new Date().toISOString();
+    await Promise.all(
+      releases.map((release) => {
+        const message: ReleaseMessage = {
+          type: 'observer.release',
+          observerId: release.observerId,
+          generation: release.generation,
+          serviceId: release.serviceId,
+          reason: release.reason,
+          requestedAt,
+        };
+        return publisher.publish('', this.names.controlQueue(release.serviceId), encodeMessage(message), {
+          persistent: false,
+          timeoutMs: PUBLISH_TIMEOUT_MS,
         });
       }),
     );
@@ -109,35 +213,124 @@ export class ManagerBroker {
   /** Puts a barrier at the end of the state queue (see `ManagerBarrier`). */
   async publishBarrier(barrierId: string): Promise<void> {
     const barrier: StateEvent = { type: 'manager.barrier', barrierId, at: new Date().toISOString() };
-    await publishConfirmed(this.requireSession().publish, '', this.names.stateQueue, encodeMessage(barrier), {
+    await this.requirePublishing().publisher.publish('', this.names.stateQueue, encodeMessage(barrier), {
       persistent: false,
+      timeoutMs: PUBLISH_TIMEOUT_MS,
     });
   }
 
   /** Messages ready in the state queue (not counting those already delivered to us). */
   async stateBacklog(): Promise<number> {
-    const { messageCount } = await this.requireSession().publish.checkQueue(this.names.stateQueue);
-    return messageCount;
+    return (await this.inspect((channel) => channel.checkQueue(this.names.stateQueue))).messageCount;
   }
 
-  private requireSession(): Session {
-    if (!this.session) throw new BrokerUnavailableError();
-    return this.session;
+  /** Jobs ready (waiting for a free slot) in a pool's queue. */
+  async readyJobs(pool: string): Promise<number> {
+    const reply = await this.inspect((channel) => declareJobsQueue(channel, this.names, pool, this.options.queueType));
+    return reply.messageCount;
   }
 
-  private async openSession(connection: ChannelModel): Promise<void> {
-    const publish = await connection.createConfirmChannel();
-    const consume = await connection.createChannel();
-    for (const channel of [publish, consume]) {
+  /**
+   * Replaces a state queue declared by a version before single-active-consumer, once it is
+   * empty: the state consumer is paused, the queue deleted only if nothing is in it, declared
+   * again with the argument, and consumed again. Services publish state events as mandatory
+   * messages: one that finds no queue meanwhile comes back to its service, which declares the
+   * queue again and resends it. Returns whether the queue was replaced.
+   */
+  async replaceLegacyStateQueue(whenApplied: () => Promise<void>): Promise<boolean> {
+    const consuming = this.consuming;
+    const state = consuming?.state;
+    if (!consuming || !state || consuming.stateShape !== 'legacy') return false;
+    // Cancelled, not closed: what was delivered is applied and acked on this channel first.
+    await state.channel.cancel(state.consumerTag);
+    try {
+      await whenApplied();
+      const scratch = await consuming.connection.createChannel();
+      scratch.on('error', () => undefined);
+      try {
+        await scratch.deleteQueue(this.names.stateQueue, { ifEmpty: true });
+        await scratch.close().catch(() => undefined);
+      } catch (err) {
+        this.options.log.info({ err: coerceError(err) }, 'the legacy state queue is not empty yet; trying later');
+        return false;
+      }
+      consuming.stateShape = await declareStateQueue(consuming.connection, this.names, this.options.queueType);
+      this.options.log.warn(
+        { queue: this.names.stateQueue, arguments: stateQueueArguments(this.names, this.options.queueType) },
+        'replaced the legacy state queue with one that has single-active-consumer',
+      );
+      return consuming.stateShape === 'current';
+    } finally {
+      if (consuming.state === state) {
+        consuming.state = undefined;
+        await state.channel.close().catch(() => undefined);
+      }
+      if (this.wantState && this.consuming === consuming) await this.startStateConsumer(consuming);
+    }
+  }
+
+  private requirePublishing(): Publishing {
+    if (!this.publishing) throw new BrokerUnavailableError();
+    return this.publishing;
+  }
+
+  private async declarePool(publishing: Publishing, pool: string): Promise<void> {
+    await this.inspect((channel) => declareJobsQueue(channel, this.names, pool, this.options.queueType));
+    publishing.declaredPools.add(pool);
+  }
+
+  /** Runs `look` on the inspection channel, opening a new one if the last was closed. */
+  private async inspect<T>(look: (channel: Channel) => Promise<T>): Promise<T> {
+    const consuming = this.consuming;
+    if (!consuming) throw new BrokerUnavailableError();
+    if (!consuming.inspect) {
+      const channel = await consuming.connection.createChannel();
+      channel.on('error', (err: Error) => this.options.log.warn({ err }, 'a queue inspection failed'));
+      channel.on('close', () => {
+        if (consuming.inspect === channel) consuming.inspect = undefined;
+      });
+      consuming.inspect = channel;
+    }
+    return look(consuming.inspect);
+  }
+
+  private async openPublishing(connection: ChannelModel): Promise<void> {
+    const open = async () => {
+      const channel = await connection.createConfirmChannel();
       channel.on('error', (err: Error) => {
-        this.options.log.error({ err }, 'a broker channel failed; reconnecting');
+        this.options.log.error({ err }, 'the publishing channel failed; reconnecting');
         connection.close().catch(() => undefined);
       });
+      return channel;
+    };
+    const channel = await open();
+    await declareSharedTopology(connection, this.names, this.options.queueType);
+    this.publishing = { connection, publisher: new ConfirmedPublisher(channel, open), declaredPools: new Set() };
+  }
+
+  private async openConsuming(connection: ChannelModel): Promise<void> {
+    const stateShape = await declareSharedTopology(connection, this.names, this.options.queueType);
+    if (stateShape === 'legacy') {
+      this.options.log.warn(
+        { queue: this.names.stateQueue },
+        'the state queue was declared by an older version, without single-active-consumer; ' +
+          'the active manager replaces it once it is empty',
+      );
     }
-    await declareSharedTopology(publish, this.names, this.options.queueType);
-    await consume.prefetch(STATE_PREFETCH);
-    const session: Session = { publish, consume, declaredPools: new Set() };
-    await consume.consume(
+    const consuming: Consuming = { connection, inspect: undefined, state: undefined, stateShape };
+    if (this.wantState) await this.startStateConsumer(consuming);
+    this.consuming = consuming;
+  }
+
+  private async startStateConsumer(consuming: Consuming): Promise<void> {
+    const { connection } = consuming;
+    const channel = await connection.createChannel();
+    channel.on('error', (err: Error) => {
+      this.options.log.error({ err }, 'the state channel failed; reconnecting');
+      connection.close().catch(() => undefined);
+    });
+    await channel.prefetch(STATE_PREFETCH);
+    const { consumerTag } = await channel.consume(
       this.names.stateQueue,
       (message) => {
         if (message === null) {
@@ -147,13 +340,13 @@ export class ManagerBroker {
         }
         this.options.onStateMessage({
           message,
-          ack: () => consume.ack(message),
-          reject: () => consume.nack(message, false, false),
+          ack: () => channel.ack(message),
+          reject: () => channel.nack(message, false, false),
         });
       },
       { noAck: false },
     );
-    this.session = session;
+    consuming.state = { channel, consumerTag };
   }
 }
 

@@ -16,6 +16,18 @@ const schema = z.object({
   /** A service silent for this many heartbeat intervals is marked dead. */
   HEARTBEAT_MISSES: env.integer({ min: 1 }).default(3),
   /**
+   * An observer that should run and that no live service has reported for this long is lost, and
+   * its job is published again (at the next generation), ms. Three default heartbeat intervals: a
+   * service holding it has said so by then.
+   */
+  LOST_AFTER_MS: env.integer({ min: 100 }).default(15_000),
+  /** The active manager's lease, ms: a standby takes over this long after the active one died. */
+  MANAGER_LEASE_MS: env.integer({ min: 500 }).default(3_000),
+  /** How often the lease is renewed, or sought by a standby, ms. */
+  MANAGER_LEASE_RENEW_MS: env.integer({ min: 100 }).default(1_000),
+  /** A request not answered in this long gets a 503, ms. */
+  REQUEST_TIMEOUT_MS: env.integer({ min: 100 }).default(5_000),
+  /**
    * An observer whose services die this many times (without a graceful stop) within
    * CRASH_LOOP_WINDOW_MS while running it is in a crash loop: Failed, its job dead-lettered.
    */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { Backoff, pause } from '@vigil/backoff';
 import { ConfigError } from '@vigil/config';
 import { coerceError, createLogger, type Logger } from '@vigil/logging';
 import type { DataSource } from 'typeorm';
@@ -8,6 +9,7 @@ import { createDataSource } from './db/data-source';
 import { loadEnv } from './env';
 import { createApp } from './http/app';
 import { KindCatalog } from './kind-catalog';
+import { Leadership } from './leadership';
 import { createMetrics } from './metrics';
 import { Observers } from './observers';
 import { Reconciler } from './reconciler';
@@ -20,19 +22,26 @@ const STATE_BARRIER_TIMEOUT_MS = 10_000;
 
 /** The database may come up after the manager (any start order must work): retry until it does. */
 async function connectDatabase(db: DataSource, log: Logger): Promise<void> {
-  for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+  const backoff = new Backoff({ initialDelayMs: 200, maxDelayMs: 5_000 });
+  for (;;) {
     try {
       await db.initialize();
       return;
     } catch (err) {
-      log.warn({ err: coerceError(err), retryInMs: delayMs }, 'database unavailable; retrying');
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const retryInMs = backoff.next();
+      log.warn({ err: coerceError(err), retryInMs }, 'database unavailable; retrying');
+      await pause(retryInMs);
     }
   }
 }
 
 async function run(): Promise<void> {
   const env = loadEnv();
+  if (env.MANAGER_LEASE_RENEW_MS >= env.MANAGER_LEASE_MS) {
+    throw new ConfigError([
+      `MANAGER_LEASE_RENEW_MS: must be less than MANAGER_LEASE_MS (${env.MANAGER_LEASE_MS}) (got ${env.MANAGER_LEASE_RENEW_MS})`,
+    ]);
+  }
   const log = createLogger({ level: env.LOG_LEVEL, base: { app: 'manager' } });
   const metrics = createMetrics();
   const db = createDataSource(env.DATABASE_URL);
@@ -43,13 +52,40 @@ async function run(): Promise<void> {
     recentStartMs: env.CRASH_LOOP_RECENT_START_MS,
   };
 
+  const leadership: Leadership = new Leadership({
+    db,
+    leaseMs: env.MANAGER_LEASE_MS,
+    renewMs: env.MANAGER_LEASE_RENEW_MS,
+    log,
+    onActive: async () => {
+      metrics.active.set(1);
+      await broker.consumeState();
+      reconciler.start();
+    },
+    onStandby: async () => {
+      metrics.active.set(0);
+      await reconciler.stop();
+      await broker.stopConsumingState();
+      consumer.forget();
+    },
+  });
+
   const consumer = new StateConsumer({
-    projector: new StateProjector(db, crashLoop),
+    projector: new StateProjector((apply) => leadership.transaction(apply), crashLoop),
     onEffects: async (effects) => {
       await broker.broadcastCancels(effects.cancel);
       await broker.broadcastCancels(effects.quarantine, { deadLetter: true });
       metrics.cancelsSent.inc({ why: 'runs-where-it-must-not' }, effects.cancel.length);
       metrics.cancelsSent.inc({ why: 'crash-loop' }, effects.quarantine.length);
+      for (const release of effects.release) {
+        const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
+        metrics.duplicateRuns.inc({ cause: release.reason });
+        log.warn(
+          { ...release, overlapMs },
+          `two copies of an observer ran; releasing the one on ${release.serviceId} (${release.reason})`,
+        );
+      }
+      await broker.sendReleases(effects.release);
     },
     metrics,
     log,
@@ -82,28 +118,40 @@ async function run(): Promise<void> {
 
   const reconciler = new Reconciler({
     db,
+    transaction: (apply) => leadership.transaction(apply),
     broker,
     metrics,
     log,
     intervalMs: env.RECONCILE_INTERVAL_MS,
     cancelRetryMs: env.CANCEL_RETRY_MS,
     heartbeatMisses: env.HEARTBEAT_MISSES,
+    lostAfterMs: env.LOST_AFTER_MS,
     crashLoop,
     stateCaughtUp: () => consumer.idle,
     stateBarrier,
+    stateApplied: () => consumer.whenIdle(),
   });
-  reconciler.start();
 
   const app = createApp({
     observers: new Observers(db, broker, new KindCatalog(db), log),
     services: new Services(db),
     metrics,
     log,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     readiness: async () => {
       const down: string[] = [];
       if (!broker.connected) down.push('broker');
       await db.query('SELECT 1').catch(() => down.push('database'));
       return down;
+    },
+    role: () => {
+      metrics.brokerBlocked.set(broker.blocked === undefined ? 0 : 1);
+      return {
+        managerId: leadership.managerId,
+        active: leadership.active,
+        epoch: leadership.currentEpoch ?? null,
+        brokerBlocked: broker.blocked ?? null,
+      };
     },
   });
   const server = app.listen(env.PORT, env.HOST);
@@ -112,7 +160,11 @@ async function run(): Promise<void> {
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
-  log.info({ port, api: `http://127.0.0.1:${port}/api/v1`, prefix: env.VIGIL_PREFIX }, 'manager ready');
+  leadership.start();
+  log.info(
+    { port, api: `http://127.0.0.1:${port}/api/v1`, prefix: env.VIGIL_PREFIX, managerId: leadership.managerId },
+    'manager ready',
+  );
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -122,7 +174,8 @@ async function run(): Promise<void> {
     const closed = new Promise((resolve) => server.close(resolve));
     server.closeAllConnections();
     await closed;
-    await reconciler.stop();
+    // The lease is given up, so that a standby takes over at once.
+    await leadership.stop();
     consumer.stop();
     await broker.close().catch((err: unknown) => log.warn({ err: coerceError(err) }, 'broker close failed'));
     await db.destroy();

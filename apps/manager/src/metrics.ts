@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The manager's Prometheus metrics, on one registry served at GET /metrics. */
 export function createMetrics() {
@@ -32,6 +32,28 @@ export function createMetrics() {
       name: 'vigil_services_declared_dead_total',
       help: 'Services the manager marked dead, by reason',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    duplicateRuns: new Counter({
+      name: 'vigil_duplicate_runs_total',
+      help: 'Copies of an observer released because another ran: duplicate (same generation) or stale-generation',
+      labelNames: ['cause'] as const,
+      registers: [registry],
+    }),
+    jobsRepublished: new Counter({
+      name: 'vigil_jobs_republished_total',
+      help: 'Jobs published again at a new generation, by reason (lost: no live service held them)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    active: new Gauge({
+      name: 'vigil_manager_active',
+      help: '1 while this manager is the active one (applies state and reconciles), 0 while it stands by',
+      registers: [registry],
+    }),
+    brokerBlocked: new Gauge({
+      name: 'vigil_broker_blocked',
+      help: '1 while the broker blocks this manager from publishing (a memory or disk alarm)',
       registers: [registry],
     }),
     httpDuration: new Histogram({

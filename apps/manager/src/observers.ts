@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { Backoff, pause } from '@vigil/backoff';
+import { BrokerBlockedError } from '@vigil/broker';
 import type { JobMessage } from '@vigil/contracts';
-import type { Logger } from '@vigil/logging';
+import { coerceError, type Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
 import type { ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
@@ -16,7 +18,11 @@ export interface ObserverView {
   params: Record<string, unknown>;
   status: ObserverStatus;
   serviceId: string | null;
+  /** The latest placement's number: 1 when created, one more each time it is placed anew. */
+  generation: number;
   lastError: string | null;
+  /** Why it waits while no service runs it (a service that took its job lacks its kind). */
+  waitReason: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -26,6 +32,7 @@ export interface TimelineView {
   event: string;
   status: ObserverStatus;
   serviceId: string | null;
+  generation: number | null;
   reason: string | null;
 }
 
@@ -40,7 +47,8 @@ export type CreateResult =
   | { type: 'created'; observer: ObserverView }
   | { type: 'name-in-use'; name: string }
   | { type: 'rejected'; check: Extract<KindCheck, { ok: false }> }
-  | { type: 'broker-unavailable'; error: Error };
+  | { type: 'broker-unavailable'; error: Error }
+  | { type: 'broker-blocked'; reason: string };
 
 export type DeleteResult =
   | { type: 'accepted'; observer: ObserverView }
@@ -65,7 +73,9 @@ interface ObserverRecord {
   params: Record<string, unknown>;
   status: ObserverStatus;
   service_id: string | null;
+  generation: number;
   last_error: string | null;
+  wait_reason: string | null;
   created_at: Date;
   updated_at: Date;
   /** created_at at full precision: a JavaScript Date would cut the cursor to milliseconds. */
@@ -73,7 +83,11 @@ interface ObserverRecord {
 }
 
 const COLUMNS =
-  'id, name, kind, pool, params, status, service_id, last_error, created_at, updated_at, created_at::text AS created_at_text';
+  'id, name, kind, pool, params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
+  'created_at::text AS created_at_text';
+
+/** A create whose compensation failed (the database was away) retries it with these pauses. */
+const COMPENSATION_BACKOFF = { initialDelayMs: 500, maxDelayMs: 10_000 };
 
 /** Creating, deleting and reading observers: the manager's commands, apart from HTTP. */
 export class Observers {
@@ -92,8 +106,8 @@ export class Observers {
     const created = await sql<{ id: string }>(
       this.db,
       `WITH created AS (
-         INSERT INTO observers (id, name, kind, pool, params, status)
-         SELECT id, name, kind, pool, params, 'Created'
+         INSERT INTO observers (id, name, kind, pool, params, status, unplaced_since)
+         SELECT id, name, kind, pool, params, 'Created', now()
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS i(id, name, kind, pool, params)
          ON CONFLICT (name) WHERE status <> 'Deleted' DO NOTHING
          RETURNING id),
@@ -144,7 +158,7 @@ export class Observers {
   /**
    * The row is committed before the job is published, so the service's `observer.started`
    * always finds it. If the publish fails the row is removed again and the caller told so; a
-   * manager that dies in between leaves an unpublished row, which the reconciler publishes.
+   * manager that dies in between leaves an unpublished row, which the lost-job audit publishes.
    */
   async create(input: CreateObserver): Promise<CreateResult> {
     const check = storable(input.params) ?? (await this.catalog.check(input.kind, input.pool, input.params));
@@ -158,13 +172,16 @@ export class Observers {
       kind: input.kind,
       pool: input.pool,
       params: input.params,
+      generation: 1,
     };
     try {
       await this.broker.publishJob(job);
     } catch (err) {
-      await sql(this.db, `DELETE FROM observers WHERE id = $1 AND NOT job_published`, [id]);
-      await sql(this.db, `DELETE FROM observer_events WHERE observer_id = $1`, [id]);
-      return { type: 'broker-unavailable', error: err instanceof Error ? err : new Error(String(err)) };
+      this.undoCreate(id);
+      // A publish that timed out because the alarm came meanwhile is the alarm's doing too.
+      const blocked = err instanceof BrokerBlockedError ? err.reason : this.broker.blocked;
+      if (blocked !== undefined) return { type: 'broker-blocked', reason: blocked };
+      return { type: 'broker-unavailable', error: coerceError(err) };
     }
     // The job is out: from here the observer exists, whatever happens to this bookkeeping.
     // (The first observer.started also sets the flag.)
@@ -177,11 +194,34 @@ export class Observers {
       ...input,
       status: 'Created',
       serviceId: null,
+      generation: 1,
       lastError: null,
+      waitReason: null,
       createdAt: now,
       updatedAt: now,
     };
     return { type: 'created', observer };
+  }
+
+  /**
+   * A create whose job could not be queued leaves nothing behind. A publish that timed out may
+   * still reach the queue; that job then finds no row, and its service is told to cancel it.
+   * While the database is away the removal is retried, in the background, until it is done.
+   */
+  private undoCreate(id: string): void {
+    const backoff = new Backoff(COMPENSATION_BACKOFF);
+    const attempt = async (): Promise<void> => {
+      try {
+        await sql(this.db, `DELETE FROM observer_events WHERE observer_id = $1`, [id]);
+        await sql(this.db, `DELETE FROM observers WHERE id = $1 AND NOT job_published`, [id]);
+      } catch (err) {
+        const delayMs = backoff.next();
+        this.log.warn({ err: coerceError(err), observerId: id, retryInMs: delayMs }, 'could not undo a failed create');
+        await pause(delayMs);
+        return attempt();
+      }
+    };
+    void attempt();
   }
 
   /**
@@ -214,10 +254,11 @@ export class Observers {
       event: string;
       status: ObserverStatus;
       service_id: string | null;
+      generation: number | null;
       reason: string | null;
     }>(
       this.db,
-      `SELECT at, event, status, service_id, reason FROM
+      `SELECT at, event, status, service_id, generation, reason FROM
            (SELECT * FROM observer_events WHERE observer_id = $1 ORDER BY id DESC LIMIT $2) latest
          ORDER BY id`,
       [id, limit],
@@ -227,6 +268,7 @@ export class Observers {
       event: r.event,
       status: r.status,
       serviceId: r.service_id,
+      generation: r.generation,
       reason: r.reason,
     }));
   }
@@ -281,7 +323,9 @@ function toView(row: ObserverRecord): ObserverView {
     params: row.params,
     status: row.status,
     serviceId: row.service_id,
+    generation: row.generation,
     lastError: row.last_error,
+    waitReason: row.wait_reason,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };

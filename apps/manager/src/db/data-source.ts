@@ -2,19 +2,22 @@ import { DataSource } from 'typeorm';
 import { Initial1764000000000 } from './migrations/1764000000000-initial';
 import { CrashLoops1764000000001 } from './migrations/1764000000001-crash-loops';
 import { ServiceMemory1764000000002 } from './migrations/1764000000002-service-memory';
+import { Generations1764000000003 } from './migrations/1764000000003-generations';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
-    migrations: [Initial1764000000000, CrashLoops1764000000001, ServiceMemory1764000000002],
+    migrations: [Initial1764000000000, CrashLoops1764000000001, ServiceMemory1764000000002, Generations1764000000003],
     migrationsRun: true,
     synchronize: false,
     // pg pool: a failed connection is dropped and the next query opens a new one, so the
     // manager rides out a database restart.
     // Creates commit one by one; more connections let Postgres group their commits.
-    extra: { max: 30, connectionTimeoutMillis: 5_000 },
+    // A short connection timeout: while the database is away, a request fails in seconds rather
+    // than queueing behind connection attempts.
+    extra: { max: 30, connectionTimeoutMillis: 2_000 },
     logging: ['error', 'migration'],
   });
 }

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
+import { OverloadedError } from '../db/batched';
 import { isDatabaseUnavailable, isDataException } from '../db/errors';
 import type { Metrics } from '../metrics';
 import type { Observers } from '../observers';
@@ -16,6 +17,10 @@ export interface AppDependencies {
   log: Logger;
   /** Resolves to the names of the dependencies that are down (empty when ready). */
   readiness: () => Promise<string[]>;
+  /** Which manager this is, and whether it is the active one. */
+  role: () => { managerId: string; active: boolean; epoch: number | null; brokerBlocked: string | null };
+  /** A request not answered in this long gets a 503, ms. */
+  requestTimeoutMs: number;
 }
 
 /** Parses `value` or answers 400 naming every bad field; returns undefined when it answered. */
@@ -41,6 +46,18 @@ export function createApp(deps: AppDependencies): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
+  // Nothing the manager waits on may hold a client for ever: a request still unanswered after
+  // REQUEST_TIMEOUT_MS gets a 503 (a create keeps to a shorter budget of its own and undoes itself).
+  app.use((req, res, next) => {
+    const timer = setTimeout(() => {
+      if (res.headersSent) return;
+      log.warn({ method: req.method, url: req.originalUrl }, 'request timed out');
+      sendProblem(res, 'timeout', `the manager could not answer within ${deps.requestTimeoutMs} ms; retry shortly`);
+    }, deps.requestTimeoutMs);
+    res.on('close', () => clearTimeout(timer));
+    next();
+  });
+
   app.use((req, res, next) => {
     const end = metrics.httpDuration.startTimer({ method: req.method });
     res.on('finish', () => {
@@ -57,8 +74,10 @@ export function createApp(deps: AppDependencies): express.Express {
 
   app.get('/readyz', async (_req, res) => {
     const down = await deps.readiness();
-    if (down.length === 0) res.json({ status: 'ready' });
-    else sendProblem(res, 'not-ready', `unreachable: ${down.join(', ')}`, { down });
+    const role = deps.role();
+    const about = { role: role.active ? 'active' : 'standby', ...role };
+    if (down.length === 0) res.json({ status: 'ready', ...about });
+    else sendProblem(res, 'not-ready', `unreachable: ${down.join(', ')}`, { down, ...about });
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -104,6 +123,15 @@ export function createApp(deps: AppDependencies): express.Express {
           res,
           'broker-unavailable',
           `the job could not be queued, nothing was created: ${result.error.message}`,
+        );
+        return;
+      case 'broker-blocked':
+        sendProblem(
+          res,
+          'broker-blocked',
+          `the broker has raised a resource alarm (${result.reason}) and blocks publishing, so the job could not ` +
+            'be queued; nothing was created. Retry once the alarm clears (free memory or disk on the broker).',
+          { alarm: result.reason },
         );
         return;
     }
@@ -166,12 +194,16 @@ export function createApp(deps: AppDependencies): express.Express {
 
   // Express recognises an error handler by its four parameters.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // Answered already (the request timed out first): nothing more to say.
+    if (res.headersSent) return;
     const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
     const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
     if (type === 'entity.parse.failed') {
       sendProblem(res, 'invalid-request', `the body is not valid JSON: ${coerceError(err).message}`);
     } else if (type === 'entity.too.large') {
       sendProblem(res, 'payload-too-large', 'the body exceeds 256 kB');
+    } else if (err instanceof OverloadedError) {
+      sendProblem(res, 'overloaded', err.message);
     } else if (isDatabaseUnavailable(err)) {
       log.warn({ err: coerceError(err), method: req.method, url: req.originalUrl }, 'database unavailable');
       sendProblem(res, 'database-unavailable', 'the database is unreachable; retry shortly');

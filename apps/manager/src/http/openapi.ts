@@ -36,9 +36,36 @@ const observer = {
     pool: { type: 'string' },
     status: { enum: OBSERVER_STATUSES },
     serviceId: { type: ['string', 'null'], format: 'uuid' },
+    generation: {
+      type: 'integer',
+      minimum: 1,
+      description: 'the latest placement: 1 when created, one more each time the manager placed it anew',
+    },
     lastError: { type: ['string', 'null'] },
+    waitReason: { type: ['string', 'null'], description: 'why it waits while no service runs it' },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+const observerWithTimeline = {
+  ...observer,
+  properties: {
+    ...observer.properties,
+    timeline: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          at: { type: 'string', format: 'date-time' },
+          event: { type: 'string' },
+          status: { enum: OBSERVER_STATUSES },
+          serviceId: { type: ['string', 'null'], format: 'uuid' },
+          generation: { type: ['integer', 'null'] },
+          reason: { type: ['string', 'null'] },
+        },
+      },
+    },
   },
 };
 
@@ -116,7 +143,7 @@ export function openApiDocument() {
         get: {
           summary: 'One observer, with its current service and timeline',
           parameters: [idParam],
-          responses: { 200: json(observer, 'The observer and its timeline'), 404: problem },
+          responses: { 200: json(observerWithTimeline, 'The observer and its timeline'), 404: problem },
         },
         delete: {
           summary: 'Delete an observer: the cancel is broadcast and retried until a service confirms it',

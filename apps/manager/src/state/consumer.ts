@@ -1,13 +1,16 @@
+import { Backoff, pause } from '@vigil/backoff';
 import { StateEvent, decodeMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { StateDelivery } from '../broker';
 import { isDatabaseUnavailable } from '../db/errors';
+import { NotActiveError } from '../leadership';
 import type { Metrics } from '../metrics';
-import type { Effects, StateProjector } from './projector';
+import type { Effects } from './placement';
+import type { StateProjector } from './projector';
 
 export interface StateConsumerOptions {
   projector: StateProjector;
-  /** Carries out what an applied event asks of the broker (cancels). */
+  /** Carries out what an applied event asks of the broker (cancels, releases). */
   onEffects: (effects: Effects) => Promise<void>;
   metrics: Metrics;
   log: Logger;
@@ -15,8 +18,7 @@ export interface StateConsumerOptions {
   onBarrier: (barrierId: string) => void;
 }
 
-const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 5_000;
+const RETRY_BACKOFF = { initialDelayMs: 200, maxDelayMs: 5_000 };
 /** Failures other than a database outage: likely the event itself, so it may not block the queue. */
 const MAX_OTHER_FAILURES = 5;
 /** Events applied in one transaction at most (the broker's prefetch bounds it too). */
@@ -55,8 +57,8 @@ function inBatches(items: Decoded[]): Decoded[][] {
  * manager.
  */
 export class StateConsumer {
-  private readonly pending: StateDelivery[] = [];
-  private draining = false;
+  private pending: StateDelivery[] = [];
+  private draining: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly options: StateConsumerOptions) {}
@@ -68,14 +70,25 @@ export class StateConsumer {
 
   push(delivery: StateDelivery): void {
     this.pending.push(delivery);
-    if (this.draining) return;
     // Deliveries read from the socket together arrive in one tick: let them form one batch.
-    this.draining = true;
-    setImmediate(() => void this.drain());
+    this.draining ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
+  }
+
+  /** Resolves once everything delivered so far has been applied (or set aside). */
+  async whenIdle(): Promise<void> {
+    while (this.draining) await this.draining;
   }
 
   stop(): void {
     this.stopped = true;
+  }
+
+  /**
+   * This manager is no longer the active one: what was delivered and not applied is left to the
+   * broker, which hands it to the next active manager once this one's channel closes.
+   */
+  forget(): void {
+    this.pending = [];
   }
 
   /**
@@ -90,8 +103,16 @@ export class StateConsumer {
           for (const item of batch) await this.applyAlone(item);
         }
       }
+    } catch (err) {
+      // Not the active manager any more: the next one gets these from the broker.
+      if (err instanceof NotActiveError) this.forget();
+      else
+        this.options.log.error(
+          { err: coerceError(err) },
+          'the state consumer failed; it resumes with the next message',
+        );
     } finally {
-      this.draining = false;
+      this.draining = undefined;
     }
   }
 
@@ -120,6 +141,7 @@ export class StateConsumer {
       await this.applied(batch, effects);
       return true;
     } catch (err) {
+      if (err instanceof NotActiveError) throw err;
       this.options.log.warn(
         { err: coerceError(err), events: batch.length },
         'a batch of state events failed; applying them one by one',
@@ -131,11 +153,13 @@ export class StateConsumer {
   private async applyAlone(item: Decoded): Promise<void> {
     const { log } = this.options;
     let otherFailures = 0;
-    for (let delayMs = RETRY_MIN_MS; !this.stopped; delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)) {
+    const backoff = new Backoff(RETRY_BACKOFF);
+    while (!this.stopped) {
       try {
         await this.applied([item], await this.options.projector.apply([item.event]));
         return;
       } catch (err) {
+        if (err instanceof NotActiveError) throw err;
         if (!isDatabaseUnavailable(err) && ++otherFailures >= MAX_OTHER_FAILURES) {
           log.error(
             { err: coerceError(err), event: item.event },
@@ -144,11 +168,12 @@ export class StateConsumer {
           settle(() => item.delivery.reject(), log);
           return;
         }
+        const delayMs = backoff.next();
         log.error(
           { err: coerceError(err), type: item.event.type, retryInMs: delayMs },
           'could not apply a state event; retrying',
         );
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await pause(delayMs);
       }
     }
   }
@@ -160,8 +185,8 @@ export class StateConsumer {
       .onEffects(effects)
       .catch((err: unknown) =>
         log.warn(
-          { err: coerceError(err), cancel: effects.cancel.length },
-          'could not send cancels; they will be retried',
+          { err: coerceError(err), cancel: effects.cancel.length, release: effects.release.length },
+          'could not send cancels or releases; they will be sent again',
         ),
       );
     for (const { delivery, event } of items) {

@@ -1,51 +1,46 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import type { StateEvent, StateEventOf } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
-import { recordTimeline, type TimelineEntry } from './timeline';
 import { sql } from '../db/sql';
+import { inRuns, unbatched, withoutStaleHeartbeats, type OtherEvent, type Started } from './event-batches';
+import { noEffects, placeReports, releaseObservers, type Effects } from './placement';
+import type { Report } from './placement-rules';
+import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
+import { recordTimeline } from './timeline';
 
-/** What applying an event asks of the broker once its transaction has committed. */
-export interface Effects {
-  /** Observers that run where they must not (deleted, being deleted, or unknown): cancel them. */
-  cancel: string[];
-  /** Observers found in a crash loop: cancel them and dead-letter their jobs. */
-  quarantine: string[];
-}
+type Holdings = StateEventOf<'service.born'> | StateEventOf<'service.heartbeat'>;
 
-type Started = StateEventOf<'observer.started'>;
-/** What the projector applies: a batch of starts is applied as the starts it holds. */
-type Applied = Exclude<StateEvent, StateEventOf<'observers.started'>>;
-type OtherEvent = Exclude<Applied, Started>;
-
-/** When an observer counts as killing the services that run it. */
-export interface CrashLoopPolicy {
-  deaths: number;
-  windowMs: number;
-  /** A death counts against the observers that started on the service within this. */
-  recentStartMs: number;
-}
+/**
+ * Runs `apply` in a transaction that first checks this manager still holds the lease it was
+ * given; it fails (and nothing is written) if another manager has taken over.
+ */
+export type FencedTransaction = <T>(apply: (tx: EntityManager) => Promise<T>) => Promise<T>;
 
 /**
  * Applies state events to the manager's tables. Events from different services interleave in
  * any order, so every change to an observer's placement is conditional on what the event's
- * service can speak for: a service may only release the observers recorded on it, and may only
- * claim observers that are waiting or recorded on a service that is gone.
+ * service can speak for (see `decidePlacement`): a service may only release the observers
+ * recorded on it, and a copy the manager does not keep is released, never silently recorded.
  */
 export class StateProjector {
   constructor(
-    private readonly db: DataSource,
+    private readonly transaction: FencedTransaction,
     private readonly crashLoop: CrashLoopPolicy,
   ) {}
 
   /** Applies events in order, in one transaction: all of them or none. */
   apply(events: readonly StateEvent[]): Promise<Effects> {
-    return this.db.transaction(async (tx) => {
-      const effects: Effects = { cancel: [], quarantine: [] };
+    return this.transaction(async (tx) => {
+      const effects = noEffects();
       for (const run of inRuns(withoutStaleHeartbeats(events.flatMap(unbatched)))) {
-        if (Array.isArray(run)) await this.observersStarted(tx, run, effects);
+        if (Array.isArray(run)) await placeReports(tx, run.map(startReport), effects);
         else await this.applyOne(tx, run, effects);
       }
-      return { cancel: [...new Set(effects.cancel)], quarantine: [...new Set(effects.quarantine)] };
+      return {
+        cancel: [...new Set(effects.cancel)],
+        quarantine: [...new Set(effects.quarantine)],
+        release: effects.release,
+      };
     });
   }
 
@@ -82,7 +77,6 @@ export class StateProjector {
       const { quarantined } = await markServiceDead(tx, id, `replaced by ${e.serviceId} (same name)`, this.crashLoop);
       effects.quarantine.push(...quarantined);
     }
-
     await sql(
       tx,
       `INSERT INTO services (id, name, status, capacity, pools, kinds, version, host, pid, started_at,
@@ -106,12 +100,11 @@ export class StateProjector {
         e.startedAt,
         e.heartbeatIntervalMs,
         e.running.length,
-        Math.max(0, e.capacity - e.running.length),
+        Math.max(0, e.capacity - e.running.length - (e.waiting?.length ?? 0)),
       ],
     );
     // A re-announce after a lost connection: what it no longer runs went back to the queue.
-    await releaseObservers(tx, e.serviceId, e.running, 'service reconnected without it');
-    await this.claimRunning(tx, e.serviceId, e.running, effects);
+    await this.holdings(tx, e, 'service reconnected without it', effects);
   }
 
   private async serviceHeartbeat(
@@ -145,111 +138,41 @@ export class StateProjector {
         [e.serviceId, e.name, e.capacity, e.heartbeatIntervalMs, e.running.length, e.freeSlots],
       );
     }
-    await releaseObservers(tx, e.serviceId, e.running, 'not in its heartbeat');
-    await this.claimRunning(tx, e.serviceId, e.running, effects);
+    await this.holdings(tx, e, 'not in its heartbeat', effects);
   }
 
   /**
-   * Records what a service says it runs; anything deleted or unknown among it gets cancelled,
-   * and a crash loop whose job is still out gets its dead-lettering cancel again.
+   * What a birth or heartbeat says the service holds: anything recorded on it and not listed went
+   * back to the queue; each listed copy is placed (claimed, kept, or released); jobs parked there
+   * for want of a kind are not lost, and say why they wait.
    */
-  private async claimRunning(
-    tx: EntityManager,
-    serviceId: string,
-    running: readonly string[],
-    effects: Effects,
-  ): Promise<void> {
-    if (running.length === 0) return;
-    const claimed = await sql<{ id: string }>(
+  private async holdings(tx: EntityManager, e: Holdings, releaseReason: string, effects: Effects): Promise<void> {
+    await releaseObservers(tx, e.serviceId, e.running, releaseReason);
+    await placeReports(
       tx,
-      `UPDATE observers o SET status = 'Processing', service_id = $1, updated_at = now(), last_error = NULL
-       WHERE o.id = ANY($2::uuid[])
-         AND o.status IN ('Created', 'Processing', 'Failed')
-         AND NOT o.quarantine_pending
-         AND o.service_id IS DISTINCT FROM $1
-         AND (o.service_id IS NULL
-              OR NOT EXISTS (SELECT 1 FROM services s WHERE s.id = o.service_id AND s.status = 'Alive'))
-       RETURNING o.id`,
-      [serviceId, running],
-    );
-    await recordTimeline(
-      tx,
-      claimed.map(({ id }) => ({
-        observerId: id,
-        event: 'started',
-        status: 'Processing',
-        serviceId,
-        reason: 'reported running',
-      })),
-    );
-    const unwanted = await sql<{ id: string; quarantine: boolean }>(
-      tx,
-      `SELECT r.id, coalesce(o.quarantine_pending, false) AS quarantine
-       FROM unnest($1::uuid[]) AS r(id) LEFT JOIN observers o ON o.id = r.id
-       WHERE o.id IS NULL OR o.quarantine_pending OR o.status NOT IN ('Created', 'Processing', 'Failed')`,
-      [running],
-    );
-    effects.cancel.push(...unwanted.filter((row) => !row.quarantine).map((row) => row.id));
-    effects.quarantine.push(...unwanted.filter((row) => row.quarantine).map((row) => row.id));
-  }
-
-  /**
-   * Observers started (each at most once in `events`), in three statements whatever their
-   * number: after an outage or a failover the backlog is mostly these.
-   */
-  private async observersStarted(tx: EntityManager, events: readonly Started[], effects: Effects): Promise<void> {
-    const rows = await sql<{
-      id: string;
-      status: ObserverStatus;
-      service_id: string | null;
-      quarantine_pending: boolean;
-    }>(
-      tx,
-      `SELECT id, status, service_id, quarantine_pending FROM observers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
-      [events.map((e) => e.observerId)],
-    );
-    const current = new Map(rows.map((row) => [row.id, row]));
-    const updates: { id: string; status: ObserverStatus; serviceId: string }[] = [];
-    const timeline: TimelineEntry[] = [];
-    for (const e of events) {
-      const row = current.get(e.observerId.toLowerCase());
-      if (!row || row.status === 'Deleted') {
-        effects.cancel.push(e.observerId);
-        continue;
-      }
-      if (row.quarantine_pending) {
-        // Found in a crash loop and started again before any service heard so: tell it now.
-        effects.quarantine.push(e.observerId);
-        continue;
-      }
-      const status: ObserverStatus = row.status === 'OnDeleting' ? 'OnDeleting' : 'Processing';
-      updates.push({ id: row.id, status, serviceId: e.serviceId });
-      const moved = row.service_id !== null && row.service_id !== e.serviceId;
-      timeline.push({
-        observerId: row.id,
-        event: moved ? 'moved' : 'started',
-        status,
+      e.running.map((observerId, i) => ({
         serviceId: e.serviceId,
-        reason: moved ? `from ${row.service_id}` : e.redelivered ? 'redelivered' : null,
-      });
-      // Being deleted while it moved: the cancel may have missed it, send it again now.
-      if (status === 'OnDeleting') effects.cancel.push(e.observerId);
-    }
-    if (updates.length > 0) {
-      await sql(
-        tx,
-        `UPDATE observers o SET status = u.status, service_id = u.service_id, last_error = NULL,
-                job_published = true, updated_at = now(),
-                recent_services = array_append(array_remove(o.recent_services, u.service_id), u.service_id)
-         FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS u(id, status, service_id)
-         WHERE o.id = u.id`,
-        [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.serviceId)],
-      );
-    }
-    await recordTimeline(tx, timeline);
+        observerId,
+        // Services from before generations run generation 1 only.
+        generation: e.generations?.[i] ?? 1,
+        source: 'holding',
+        at: e.at,
+      })),
+      effects,
+    );
+    const waiting = e.waiting ?? [];
+    if (waiting.length === 0) return;
+    await sql(
+      tx,
+      `UPDATE observers o SET wait_reason = w.reason, unplaced_since = now()
+       FROM unnest($1::uuid[], $2::text[]) AS w(id, reason)
+       WHERE o.id = w.id AND o.service_id IS NULL AND o.status IN ('Created', 'OnDeleting')`,
+      [waiting.map((w) => w.observerId), waiting.map((w) => w.reason)],
+    );
   }
 
   private async observerStopped(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
+    if (e.reason === 'released') return this.copyReleased(tx, e);
     // A crash-loop stop leaves the observer Failed (its job dead-lettered) unless a delete
     // came meanwhile; a cancel ends it Deleted.
     const updated = await sql<{ status: ObserverStatus }>(
@@ -258,7 +181,8 @@ export class StateProjector {
          status = CASE WHEN $2 = 'crash-loop' AND status NOT IN ('OnDeleting', 'Deleted') THEN 'Failed' ELSE 'Deleted' END,
          last_error = CASE WHEN $2 = 'crash-loop' THEN coalesce(last_error, 'crash loop: its services kept dying')
                            ELSE last_error END,
-         service_id = NULL, quarantine_pending = false, updated_at = now()
+         service_id = NULL, running_generation = NULL, contender_service_id = NULL, contender_since = NULL,
+         quarantine_pending = false, updated_at = now()
        WHERE id = $1 AND status <> 'Deleted' RETURNING status`,
       [e.observerId, e.reason],
     );
@@ -272,20 +196,58 @@ export class StateProjector {
         event: row.status === 'Deleted' ? 'deleted' : 'dead-lettered',
         status: row.status,
         serviceId: e.serviceId,
+        generation: e.generation ?? null,
         reason: `${e.reason}${e.graceful ? '' : ' (ignored its AbortSignal past the stop timeout)'}${latency}`,
       },
     ]);
   }
 
+  /**
+   * A copy the manager released has stopped and its job is acked. If the manager still had it
+   * recorded as the one running (nothing else reported since), it now runs nowhere.
+   */
+  private async copyReleased(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
+    const rows = await sql<{ status: ObserverStatus }>(
+      tx,
+      `UPDATE observers SET
+         status = CASE WHEN service_id = $2 AND status = 'Processing' THEN 'Created' ELSE status END,
+         service_id = CASE WHEN service_id = $2 THEN NULL ELSE service_id END,
+         running_generation = CASE WHEN service_id = $2 THEN NULL ELSE running_generation END,
+         unplaced_since = CASE WHEN service_id = $2 THEN now() ELSE unplaced_since END,
+         contender_service_id = CASE WHEN contender_service_id = $2 THEN NULL ELSE contender_service_id END,
+         contender_since = CASE WHEN contender_service_id = $2 THEN NULL ELSE contender_since END,
+         updated_at = now()
+       WHERE id = $1 AND (service_id = $2 OR contender_service_id = $2) RETURNING status`,
+      [e.observerId, e.serviceId],
+    );
+    const status =
+      rows[0]?.status ??
+      (await sql<{ status: ObserverStatus }>(tx, `SELECT status FROM observers WHERE id = $1`, [e.observerId]))[0]
+        ?.status;
+    if (!status) return;
+    await recordTimeline(tx, [
+      {
+        observerId: e.observerId,
+        event: 'release-confirmed',
+        status,
+        serviceId: e.serviceId,
+        generation: e.generation ?? null,
+        reason: 'the copy stopped and its job was acked',
+      },
+    ]);
+  }
+
   private async observerFailed(tx: EntityManager, e: StateEventOf<'observer.failed'>): Promise<void> {
-    // The job is dead-lettered: an observer that was being deleted is simply gone.
+    // The job is dead-lettered: an observer that was being deleted is simply gone. A stale copy
+    // failing says nothing of the generation that should run.
     const rows = await sql<{ status: ObserverStatus }>(
       tx,
       `UPDATE observers SET
          status = CASE WHEN status IN ('OnDeleting', 'Deleted') THEN 'Deleted' ELSE 'Failed' END,
-         service_id = NULL, last_error = $2, updated_at = now()
-       WHERE id = $1 RETURNING status`,
-      [e.observerId, e.error],
+         service_id = NULL, running_generation = NULL, contender_service_id = NULL, contender_since = NULL,
+         last_error = $2, updated_at = now()
+       WHERE id = $1 AND generation <= coalesce($3, generation) RETURNING status`,
+      [e.observerId, e.error, e.generation ?? null],
     );
     const row = rows[0];
     if (!row) return;
@@ -295,142 +257,20 @@ export class StateProjector {
         event: 'failed',
         status: row.status,
         serviceId: e.serviceId,
+        generation: e.generation ?? null,
         reason: `${e.error} (after ${e.attempts} attempts)`,
       },
     ]);
   }
 }
 
-function unbatched(event: StateEvent): Applied[] {
-  if (event.type !== 'observers.started') return [event];
-  const { serviceId, at } = event;
-  return event.observers.map((o) => ({ type: 'observer.started', serviceId, at, ...o }));
-}
-
-/**
- * Splits events into single events and runs of `observer.started` that can be applied together:
- * consecutive, and each observer at most once (a second start of the same one begins a new run).
- */
-function inRuns(events: readonly Applied[]): (OtherEvent | Started[])[] {
-  const runs: (OtherEvent | Started[])[] = [];
-  let run: Started[] = [];
-  let inRun = new Set<string>();
-  for (const event of events) {
-    if (event.type !== 'observer.started') {
-      run = [];
-      inRun = new Set();
-      runs.push(event);
-      continue;
-    }
-    const id = event.observerId.toLowerCase();
-    if (run.length === 0 || inRun.has(id)) {
-      run = [];
-      inRun = new Set();
-      runs.push(run);
-    }
-    run.push(event);
-    inRun.add(id);
-  }
-  return runs;
-}
-
-/**
- * A heartbeat is a snapshot of what its service runs: one followed by a later heartbeat of the
- * same service in the same batch says nothing the later one does not, so it is skipped. During
- * a catch-up most of the backlog is heartbeats.
- */
-function withoutStaleHeartbeats<E extends StateEvent>(events: readonly E[]): E[] {
-  const seenLater = new Set<string>();
-  const kept: E[] = [];
-  for (let i = events.length - 1; i >= 0; i--) {
-    const event = events[i]!;
-    if (event.type === 'service.heartbeat') {
-      if (seenLater.has(event.serviceId)) continue;
-      seenLater.add(event.serviceId);
-    }
-    kept.push(event);
-  }
-  return kept.reverse();
-}
-
-/**
- * Marks a service dead and puts what it ran back to waiting. A death without a graceful stop
- * (`crashLoop` given) counts against every observer it ran recently; one that reaches the
- * policy's count is Failed and returned, for its job to be dead-lettered.
- */
-export async function markServiceDead(
-  tx: EntityManager,
-  serviceId: string,
-  reason: string,
-  crashLoop: CrashLoopPolicy | undefined,
-): Promise<{ marked: boolean; quarantined: string[] }> {
-  const updated = await sql<unknown>(
-    tx,
-    `UPDATE services SET status = 'Dead', died_at = now(), death_reason = $2, running = 0, free_slots = 0
-     WHERE id = $1 AND status = 'Alive' RETURNING id`,
-    [serviceId, reason],
-  );
-  const quarantined = crashLoop ? await countCrashDeaths(tx, serviceId, crashLoop) : [];
-  await releaseObservers(tx, serviceId, [], `service dead: ${reason}`);
-  return { marked: updated.length > 0, quarantined };
-}
-
-async function countCrashDeaths(tx: EntityManager, serviceId: string, policy: CrashLoopPolicy): Promise<string[]> {
-  const counted = await sql<{ id: string; crash_deaths: number }>(
-    tx,
-    `UPDATE observers SET
-       crash_deaths = CASE WHEN crash_window_started_at > now() - make_interval(secs => $2 / 1000.0)
-                           THEN crash_deaths + 1 ELSE 1 END,
-       crash_window_started_at = CASE WHEN crash_window_started_at > now() - make_interval(secs => $2 / 1000.0)
-                                      THEN crash_window_started_at ELSE now() END,
-       recent_services = array_remove(recent_services, $1::uuid)
-     WHERE recent_services @> ARRAY[$1::uuid] AND status IN ('Created', 'Processing')
-       AND EXISTS (SELECT 1 FROM observer_events e
-                   WHERE e.observer_id = observers.id AND e.service_id = $1 AND e.event IN ('started', 'moved')
-                     AND e.at > now() - make_interval(secs => $3 / 1000.0))
-     RETURNING id, crash_deaths`,
-    [serviceId, policy.windowMs, policy.recentStartMs],
-  );
-  const looping = counted.filter((row) => row.crash_deaths >= policy.deaths).map((row) => row.id);
-  if (looping.length === 0) return [];
-  const error = `crash loop: ${policy.deaths} services died while running it within ${policy.windowMs / 1000} s`;
-  await sql(
-    tx,
-    `UPDATE observers SET status = 'Failed', service_id = NULL, last_error = $2, quarantine_pending = true,
-            cancel_sent_at = now(), updated_at = now()
-     WHERE id = ANY($1::uuid[])`,
-    [looping, error],
-  );
-  await recordTimeline(
-    tx,
-    looping.map((id) => ({ observerId: id, event: 'failed', status: 'Failed', serviceId, reason: error })),
-  );
-  return looping;
-}
-
-/**
- * Observers recorded on `serviceId` but not in `keep` are no longer there: their jobs went back
- * to the queue. They wait (`Created`) until a service reports them started again.
- * (`NOT IN (SELECT unnest(…))` lets Postgres hash `keep`: `NOT (id = ANY(…))` compares every row
- * with every kept id, 28 ms for a heartbeat of 1,000 observers.)
- */
-async function releaseObservers(
-  tx: EntityManager,
-  serviceId: string,
-  keep: readonly string[],
-  reason: string,
-): Promise<void> {
-  const released = await sql<{ id: string; status: ObserverStatus }>(
-    tx,
-    `UPDATE observers SET status = CASE WHEN status = 'OnDeleting' THEN 'OnDeleting' ELSE 'Created' END,
-            service_id = NULL, updated_at = now()
-     WHERE service_id = $1 AND status IN ('Processing', 'OnDeleting')
-       AND id NOT IN (SELECT unnest($2::uuid[]))
-     RETURNING id, status`,
-    [serviceId, keep],
-  );
-  await recordTimeline(
-    tx,
-    released.map((r) => ({ observerId: r.id, event: 'released', status: r.status, serviceId, reason })),
-  );
+function startReport(e: Started): Report {
+  return {
+    serviceId: e.serviceId,
+    observerId: e.observerId,
+    generation: e.generation,
+    source: 'start',
+    at: e.at,
+    redelivered: e.redelivered,
+  };
 }

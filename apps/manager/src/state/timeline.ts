@@ -8,6 +8,8 @@ export interface TimelineEntry {
   status: ObserverStatus;
   serviceId: string | null;
   reason?: string | null;
+  /** The generation the row is about: the copy started, released or republished. */
+  generation?: number | null;
 }
 
 /** Appends timeline rows in one statement. */
@@ -15,14 +17,15 @@ export async function recordTimeline(db: EntityManager, entries: readonly Timeli
   if (entries.length === 0) return;
   await sql(
     db,
-    `INSERT INTO observer_events (observer_id, event, status, service_id, reason)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[])`,
+    `INSERT INTO observer_events (observer_id, event, status, service_id, reason, generation)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int[])`,
     [
       entries.map((e) => e.observerId),
       entries.map((e) => e.event),
       entries.map((e) => e.status),
       entries.map((e) => e.serviceId),
       entries.map((e) => e.reason ?? null),
+      entries.map((e) => e.generation ?? null),
     ],
   );
 }
