@@ -209,7 +209,10 @@ describe('bad input', () => {
   it('serves health, readiness, metrics and its OpenAPI document', async () => {
     const root = world.apiUrl.replace(/\/api\/v1$/, '');
     assert.equal((await fetch(`${root}/healthz`)).status, 200);
-    assert.deepEqual(await (await fetch(`${root}/readyz`)).json(), { status: 'ready' });
+    const ready = (await (await fetch(`${root}/readyz`)).json()) as { status: string; role: string; managerId: string };
+    assert.equal(ready.status, 'ready');
+    assert.equal(ready.role, 'active', 'a lone manager is the active one');
+    assert.match(ready.managerId, /\/\d+\//);
     const metrics = await (await fetch(`${root}/metrics`)).text();
     assert.match(metrics, /vigil_state_events_total\{type="service.born"\} \d+/);
     const openapi = (await world.api<{ openapi: string; paths: Record<string, unknown> }>('GET', '/openapi.json')).body;

@@ -3,8 +3,9 @@
  * connected to the others go on, and a service that connects anew starts and takes jobs. Also a
  * self-test of the private cluster: each node stops, dies and comes back on its own.
  */
+import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect, declareSharedTopology } from '@vigil/broker';
+import { ConfirmedPublisher, connect, declareSharedTopology } from '@vigil/broker';
 import {
   createRunningTickers,
   startPrivateRabbitCluster,
@@ -32,7 +33,7 @@ describe('a 3-node RabbitMQ cluster (QUEUE_TYPE=quorum)', { timeout: 240_000 }, 
     // The shared queues are declared first on the node about to go down, as by an app that
     // happened to connect there.
     const connection = await connect(first!.url);
-    await declareSharedTopology(await connection.createChannel(), world.names, 'quorum');
+    await declareSharedTopology(connection, world.names, 'quorum');
     await connection.close();
 
     await world.startManager();
@@ -65,5 +66,39 @@ describe('a 3-node RabbitMQ cluster (QUEUE_TYPE=quorum)', { timeout: 240_000 }, 
       const jobs = (await cluster.queues()).find((q) => q.name === jobsQueue);
       return jobs?.unacked === 4;
     });
+  });
+
+  it('a publisher nacked while a quorum queue lost its leader publishes again on a fresh channel', async () => {
+    const [first, second] = cluster.nodes;
+    const declarer = await connect(first!.url);
+    await (
+      await declarer.createChannel()
+    ).assertQueue('nack-probe', {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum' },
+    });
+    await declarer.close();
+    await first!.kill();
+    // Right after the leader died: RabbitMQ 3.10 nacks, and goes on nacking on that channel.
+    const connection = await connect(second!.url);
+    connection.on('error', () => undefined);
+    const open = () => connection.createConfirmChannel();
+    const publisher = new ConfirmedPublisher(await open(), open);
+    const outcomes: string[] = [];
+    await waitFor(
+      'a publish to be confirmed',
+      async () => {
+        const outcome = await publisher.publish('', 'nack-probe', Buffer.from('{}'), { timeoutMs: 5_000 }).then(
+          () => 'ack',
+          (err: Error) => err.message,
+        );
+        outcomes.push(outcome);
+        return outcome === 'ack';
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    assert.equal(outcomes.at(-1), 'ack');
+    await connection.close();
+    await first!.start();
   });
 });

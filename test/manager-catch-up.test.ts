@@ -57,7 +57,7 @@ describe('a backlog applied in one batch', () => {
   });
   after(() => world.close());
 
-  it("keeps each observer's events in order: the later start wins, a start after deletion is cancelled", async () => {
+  it("keeps each observer's events in order: the first start stays, a newer generation moves it, a start after deletion is cancelled", async () => {
     const [first, second] = [randomUUID(), randomUUID()];
     await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(first, 'staged-1')));
     await world.publishRaw(world.names.stateQueue, JSON.stringify(staged.born(second, 'staged-2')));
@@ -70,7 +70,12 @@ describe('a backlog applied in one batch', () => {
     await world.manager?.kill();
     for (const event of [
       staged.started(first, moving, 'moving'),
+      // The same generation on a second live service: a duplicate, not a move.
       staged.started(second, moving, 'moving'),
+      // The first proves its copy after the second appeared: the second copy is released.
+      staged.heartbeat(first, 'staged-1', [moving], [1]),
+      // A newer generation on the second service: it moves there, and the first copy goes.
+      staged.started(second, moving, 'moving', 2),
       staged.started(first, gone, 'gone'),
     ]) {
       await world.publishRaw(world.names.stateQueue, JSON.stringify(event));
@@ -79,14 +84,25 @@ describe('a backlog applied in one batch', () => {
 
     const observer = await world.waitForStatus(moving, 'Processing', second);
     assert.deepEqual(
-      observer.timeline.filter((e) => e.event === 'moved').map((e) => [e.serviceId, e.reason]),
-      [[second, `from ${first}`]],
+      observer.timeline
+        .filter((e) => ['started', 'duplicate', 'released', 'moved'].includes(e.event))
+        .map((e) => [e.event, e.serviceId, e.generation]),
+      [
+        ['started', first, 1],
+        ['duplicate', second, 1],
+        ['released', second, 1],
+        ['moved', second, 2],
+        ['released', first, 1],
+      ],
     );
     assert.equal((await world.observer(gone)).status, 'Deleted');
     await waitFor('a cancel of the deleted observer', async () => {
       const metrics = await world.metrics();
       return /vigil_cancels_sent_total\{why="runs-where-it-must-not"\} [1-9]/.test(metrics);
     });
+    const metrics = await world.metrics();
+    assert.match(metrics, /vigil_duplicate_runs_total\{cause="duplicate"\} 1/);
+    assert.match(metrics, /vigil_duplicate_runs_total\{cause="stale-generation"\} 1/);
   });
 
   it('a batch of starts (observers.started) places each observer, in order with the events after it', async () => {

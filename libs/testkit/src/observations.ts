@@ -37,7 +37,12 @@ export class ObservationWatch {
   private readonly runs = new Map<string, Run[]>();
   private connection: RecoveringChannelModel | undefined;
 
-  static async start(amqpUrl: string, prefix: string): Promise<ObservationWatch> {
+  /** `bindingKeys`: which observations to watch (routing keys `<kind>.<observerId>`); all by default. */
+  static async start(
+    amqpUrl: string,
+    prefix: string,
+    bindingKeys: readonly string[] = ['#'],
+  ): Promise<ObservationWatch> {
     const watch = new ObservationWatch();
     const names = brokerNames(prefix);
     watch.connection = await connectWithRecovery({
@@ -50,7 +55,7 @@ export class ObservationWatch {
         const channel = await connection.createChannel();
         await channel.assertExchange(names.observationsExchange, 'topic', { durable: true });
         const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-        await channel.bindQueue(queue, names.observationsExchange, '#');
+        for (const key of bindingKeys) await channel.bindQueue(queue, names.observationsExchange, key);
         await channel.consume(queue, (msg) => msg && watch.record(msg.content), { noAck: true });
       },
     });

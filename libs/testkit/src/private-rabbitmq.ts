@@ -74,6 +74,11 @@ export interface PrivateRabbit {
   destroy(): Promise<void>;
   /** Every queue's ready and unacknowledged messages and consumers (`rabbitmqctl list_queues`). */
   queues(): Promise<QueueState[]>;
+  /**
+   * Sets the memory high watermark (a fraction of the machine's memory): 0 raises the memory
+   * alarm at once, and the node blocks every publishing connection until it is set back.
+   */
+  setMemoryHighWatermark(fraction: number): Promise<void>;
 }
 
 export interface QueueState {
@@ -387,6 +392,10 @@ class PrivateRabbitNode implements PrivateRabbit {
       () => this.diagnostics(),
       POLL_MS,
     );
+  }
+
+  async setMemoryHighWatermark(fraction: number): Promise<void> {
+    await this.ctl(['set_vm_memory_high_watermark', String(fraction)], 30_000);
   }
 
   private async ctl(args: string[], timeoutMs: number): Promise<string> {

@@ -25,7 +25,12 @@ export const staged = {
     };
   },
 
-  heartbeat(serviceId: string, name: string, running: string[]): StateEventOf<'service.heartbeat'> {
+  heartbeat(
+    serviceId: string,
+    name: string,
+    running: string[],
+    generations?: number[],
+  ): StateEventOf<'service.heartbeat'> {
     return {
       type: 'service.heartbeat',
       serviceId,
@@ -34,11 +39,12 @@ export const staged = {
       capacity: 10,
       heartbeatIntervalMs: 60_000,
       running,
+      ...(generations ? { generations } : {}),
       freeSlots: 10 - running.length,
     };
   },
 
-  started(serviceId: string, observerId: string, name: string): StateEventOf<'observer.started'> {
+  started(serviceId: string, observerId: string, name: string, generation = 1): StateEventOf<'observer.started'> {
     return {
       type: 'observer.started',
       serviceId,
@@ -48,6 +54,7 @@ export const staged = {
       kind: 'ticker',
       pool: 'default',
       redelivered: false,
+      generation,
     };
   },
 
@@ -59,7 +66,7 @@ export const staged = {
       type: 'observers.started',
       serviceId,
       at: new Date().toISOString(),
-      observers: observers.map((o) => ({ ...o, kind: 'ticker', pool: 'default', redelivered: true })),
+      observers: observers.map((o) => ({ ...o, kind: 'ticker', pool: 'default', redelivered: true, generation: 1 })),
     };
   },
 

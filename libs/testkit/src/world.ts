@@ -15,6 +15,9 @@ export const TEST_KINDS = path.join(__dirname, '..', 'kinds', 'test-kinds.cjs');
 export const SHARED_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const SHARED_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/** The worlds' LOST_AFTER_MS: a job no live service reports for this long is published again. */
+export const WORLD_LOST_AFTER_MS = 2_000;
+
 /** Fast timings so that failure detection takes seconds, not the production defaults. */
 const FAST = {
   LOG_LEVEL: 'info',
@@ -25,6 +28,7 @@ const FAST = {
   STOP_TIMEOUT_MS: '2000',
   RESTART_INITIAL_DELAY_MS: '20',
   RESTART_MAX_DELAY_MS: '200',
+  LOST_AFTER_MS: String(WORLD_LOST_AFTER_MS),
 };
 
 export interface WorldOptions {
@@ -33,6 +37,8 @@ export interface WorldOptions {
   postgresUrl?: string;
   /** Extra environment for every app of this world (e.g. QUEUE_TYPE). */
   env?: Record<string, string>;
+  /** Observations the world's watch takes, by routing key (`<kind>.<observerId>`); all by default. */
+  watchKeys?: readonly string[];
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -77,7 +83,7 @@ export class World {
   static async create(options: WorldOptions = {}): Promise<World> {
     const world = new World(options);
     await world.admin(`CREATE DATABASE ${world.database}`);
-    world.watch = await ObservationWatch.start(world.amqpUrl, world.prefix);
+    world.watch = await ObservationWatch.start(world.amqpUrl, world.prefix, options.watchKeys);
     return world;
   }
 
@@ -140,7 +146,17 @@ export class World {
   }
 
   async api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
-    const response = await httpRequest(method, `${this.apiUrl}${path}`, body);
+    return this.apiAt<T>(this.apiUrl, method, path, body);
+  }
+
+  /** A request to the API at `apiUrl`: one of several managers of this world. */
+  async apiAt<T = Record<string, unknown>>(
+    apiUrl: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<ApiResponse<T>> {
+    const response = await httpRequest(method, `${apiUrl}${path}`, body);
     return {
       status: response.status,
       contentType: response.headers['content-type'] ?? '',
@@ -169,8 +185,10 @@ export class World {
   async observer(id: string): Promise<{
     status: string;
     serviceId: string | null;
+    generation: number;
     lastError: string | null;
-    timeline: { event: string; serviceId: string | null; reason: string | null }[];
+    waitReason: string | null;
+    timeline: { event: string; serviceId: string | null; generation: number | null; reason: string | null }[];
   }> {
     const response = await this.api<never>('GET', `/observers/${id}`);
     if (response.status !== 200) throw new Error(`GET observer ${id}: ${response.status}`);
@@ -213,6 +231,24 @@ export class World {
         deaths: dead.properties.headers?.['x-death'] ?? [],
       };
     });
+  }
+
+  /** Removes every ready message from a queue (held ones stay); returns how many went. */
+  async purge(queue: string): Promise<number> {
+    return this.withConnection(
+      async (connection) => (await (await connection.createChannel()).purgeQueue(queue)).messageCount,
+    );
+  }
+
+  /** Runs one statement on this world's database (the manager's), as an outside party would. */
+  async sql<T = Record<string, unknown>>(statement: string, params: unknown[] = []): Promise<T[]> {
+    const client = new Client({ connectionString: this.databaseUrl });
+    await client.connect();
+    try {
+      return (await client.query(statement, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
   }
 
   /** Publishes raw bytes to a queue (for garbage-input tests). */
