@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from '@vigil/broker';
+import { encodeMessage, type JobMessage } from '@vigil/contracts';
 import type { Rng } from './rng';
+import type { Workload } from './workload';
 import type { ChaosService, ChaosWorld } from './world';
 
 export const FAULT_KINDS = [
@@ -14,6 +16,11 @@ export const FAULT_KINDS = [
   'blackhole-link',
   'duplicate-name',
   'garbage',
+  'memory-alarm',
+  'second-manager',
+  'stranded-create',
+  'duplicate-job',
+  'purge-jobs',
   'kill-broker-node',
   'restart-broker-node',
 ] as const;
@@ -32,6 +39,7 @@ export function faultKinds(cluster: boolean): readonly FaultKind[] {
 
 export interface FaultContext {
   chaos: ChaosWorld;
+  workload: Workload;
   rng: Rng;
   /** How many services the fleet is meant to have; a service ended beyond it is not replaced. */
   fleetSize: number;
@@ -61,6 +69,12 @@ async function replace(ctx: FaultContext, service: ChaosService, delayMs: number
 export interface FaultOutcome {
   description: string;
   heal?: () => Promise<void>;
+  /**
+   * How long the fault kept every observer from running or from being seen (the broker down, its
+   * publishing blocked, the whole fleet stopped), ms: an observer may run nowhere this long, plus
+   * LOST_AFTER_MS and 2 s.
+   */
+  outageMs?: number;
 }
 
 /**
@@ -110,21 +124,65 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       await chaos.startManager();
       return `SIGKILL the manager, restarted after ${ms} ms`;
     }
-    case 'restart-broker': {
-      const ms = rng.int(0, 2000);
-      const [rabbit] = chaos.nodes;
-      await rabbit!.stop();
-      await sleep(ms);
-      await rabbit!.start();
-      return `broker stopped, started again after ${ms} ms`;
-    }
+    case 'restart-broker':
     case 'kill-broker': {
       const ms = rng.int(0, 2000);
       const [rabbit] = chaos.nodes;
-      await rabbit!.kill();
+      const started = Date.now();
+      const kill = kind === 'kill-broker';
+      await (kill ? rabbit!.kill() : rabbit!.stop());
       await sleep(ms);
       await rabbit!.start();
-      return `broker killed, started again after ${ms} ms`;
+      return {
+        description: `broker ${kill ? 'killed' : 'stopped'}, started again after ${ms} ms`,
+        outageMs: Date.now() - started,
+      };
+    }
+    case 'memory-alarm': {
+      // An alarm on any node blocks publishers on all: one node serves for the cluster too.
+      const ms = rng.int(1000, 5000);
+      const started = Date.now();
+      await chaos.nodes[0]!.setMemoryHighWatermark(0);
+      await sleep(ms);
+      await chaos.nodes[0]!.setMemoryHighWatermark(0.4);
+      return { description: `broker memory alarm for ${ms} ms`, outageMs: Date.now() - started };
+    }
+    case 'second-manager': {
+      const first = { process: chaos.manager!, apiUrl: chaos.world.apiUrl };
+      await chaos.startManager();
+      const second = { process: chaos.manager!, apiUrl: chaos.world.apiUrl };
+      const ms = rng.int(500, 3000);
+      await sleep(ms);
+      const killFirst = rng.chance(0.5);
+      const [victim, survivor] = killFirst ? [first, second] : [second, first];
+      chaos.expectExit(victim.process, 'killed');
+      victim.process.signal('SIGKILL');
+      await victim.process.exited;
+      chaos.world.manager = survivor.process;
+      chaos.world.apiUrl = survivor.apiUrl;
+      return `a second manager started; after ${ms} ms the ${killFirst ? 'first' : 'second'} was killed`;
+    }
+    case 'stranded-create':
+      return strandedCreate(ctx);
+    case 'duplicate-job':
+      return duplicateJob(ctx);
+    case 'purge-jobs': {
+      const services = [...chaos.services];
+      const started = Date.now();
+      for (const service of services) chaos.expectExit(service.handle.process, 'stopped');
+      for (const service of services) service.handle.process.signal('SIGTERM');
+      for (const service of services) {
+        const { code } = await service.handle.process.exited;
+        if (code !== 0)
+          throw new Error(`${service.name} exited ${code} after SIGTERM:\n${service.handle.process.tail()}`);
+        await chaos.retire(service);
+      }
+      const purged = await chaos.world.purge(chaos.world.names.jobsQueue('default'));
+      for (const service of services) await chaos.startService(service.name);
+      return {
+        description: `every service stopped gracefully, ${purged} jobs purged from the queue, services started again`,
+        outageMs: Date.now() - started,
+      };
     }
     case 'kill-broker-node':
     case 'restart-broker-node': {
@@ -168,6 +226,50 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       return `${count} garbage messages each to the state queue, the jobs queue and the control exchange`;
     }
   }
+}
+
+/**
+ * What a manager killed between a create's publish and its mark leaves, kept down past 10 s: a
+ * row not marked published (made long ago as far as its clock goes), its job in the queue, and
+ * the job's start waiting in the state queue. The job must not be published a second time.
+ */
+async function strandedCreate(ctx: FaultContext): Promise<string> {
+  const { chaos, rng, workload } = ctx;
+  const manager = chaos.manager;
+  if (!manager) throw new Error('no manager to kill');
+  chaos.expectExit(manager, 'killed');
+  manager.signal('SIGKILL');
+  await manager.exited;
+  const id = randomUUID();
+  const name = `stranded-${id.slice(0, 8)}`;
+  const params = { intervalMs: 100 };
+  await chaos.world.sql(
+    `INSERT INTO observers (id, name, kind, pool, params, status, unplaced_since, created_at, updated_at)
+     VALUES ($1, $2, 'ticker', 'default', $3, 'Created', now() - interval '60 s', now() - interval '60 s',
+             now() - interval '60 s')`,
+    [id, name, JSON.stringify(params)],
+  );
+  const job: JobMessage = { observerId: id, name, kind: 'ticker', pool: 'default', params, generation: 1 };
+  await chaos.world.publishRaw(chaos.world.names.jobsQueue('default'), encodeMessage(job));
+  workload.adopt(name, 'ticker', id);
+  const ms = rng.int(10_500, 12_000);
+  await sleep(ms);
+  await chaos.startManager();
+  return `the manager killed between a create's publish and its mark (${name}), restarted after ${ms} ms`;
+}
+
+/** A copy of a live observer's job, exactly as the manager published it, into the jobs queue. */
+async function duplicateJob(ctx: FaultContext): Promise<string> {
+  const { chaos, rng, workload } = ctx;
+  const live = workload.live().filter((entry) => entry.id !== undefined);
+  if (live.length === 0) return 'no live observer to copy';
+  const entry = rng.pick(live);
+  const response = await chaos.world.api<JobMessage & { id: string }>('GET', `/observers/${entry.id}`);
+  if (response.status !== 200) return `the manager did not answer for ${entry.name} (${response.status})`;
+  const { id, name, kind, pool, params, generation } = response.body;
+  const job: JobMessage = { observerId: id, name, kind, pool, params, generation };
+  await chaos.world.publishRaw(chaos.world.names.jobsQueue(pool), encodeMessage(job));
+  return `a copy of ${name}'s job (generation ${generation}) put in the jobs queue`;
 }
 
 /** Bytes that are not a valid message of any kind: random bytes, broken JSON, JSON of wrong shapes. */

@@ -11,7 +11,9 @@ export interface Violation {
     | 'unknown-runs'
     | 'manager-disagrees'
     | 'job-count'
-    | 'process-crashed';
+    | 'process-crashed'
+    | 'ran-twice-too-long'
+    | 'nowhere-too-long';
   observerId?: string;
   name?: string;
   detail: string;

@@ -1,4 +1,4 @@
-import type { Run } from '@vigil/testkit';
+import { WORLD_LOST_AFTER_MS, type Run } from '@vigil/testkit';
 import { inject, type FaultKind, type FaultOutcome } from './faults';
 import { checkInvariants, managerObservers, windows, type Violation } from './invariants';
 import { Rng } from './rng';
@@ -34,6 +34,8 @@ export interface FaultRecord {
   doubleMs: number;
   /** Longest time an observer that should run ran nowhere, in the same span. */
   nowhereMs: number;
+  /** How long the fault itself kept observers from running or being seen (see FaultOutcome). */
+  outageMs: number;
   /** The observer that ran twice longest, and its runs as the observations stream saw them. */
   doubled?: { observerId: string; runs: readonly Run[] };
   violations: Violation[];
@@ -46,14 +48,21 @@ export interface ChaosReport {
   finishedAt: string;
   passed: boolean;
   faults: FaultRecord[];
-  /** On failure: the first broken observer's story, from the workload, the manager and the watch. */
-  failure?: { fault: string; violations: Violation[]; timelines: unknown[] };
+  /**
+   * On failure: the first broken observers' stories, from the workload, the manager and the watch,
+   * and the last log lines of every app.
+   */
+  failure?: { fault: string; violations: Violation[]; timelines: unknown[]; logs?: Record<string, string> };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How far before a fault the runs of an observer that ran twice are kept in the report. */
 const DOUBLE_CONTEXT_MS = 2_000;
+/** The longest an observer may run on two services at once after any fault. */
+export const MAX_DOUBLE_RUN_MS = 1_000;
+/** Beyond the fault's own outage (the broker down, say), the longest an observer may run nowhere. */
+export const NOWHERE_ALLOWANCE_MS = WORLD_LOST_AFTER_MS + 2_000;
 
 /**
  * Waits until every invariant holds (the manager must answer, its list settles what the workload
@@ -135,7 +144,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const started = Date.now();
       let outcome: FaultOutcome;
       try {
-        outcome = await inject(kind, { chaos, rng: faultRng, fleetSize: options.services, log });
+        outcome = await inject(kind, { chaos, workload, rng: faultRng, fleetSize: options.services, log });
       } catch (err) {
         outcome = { description: `injection failed: ${(err as Error).message}` };
       }
@@ -146,13 +155,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         : await converge(chaos, workload, options.convergeTimeoutMs);
       const convergedAt = Date.now();
       const live = workload.live().flatMap((e) => (e.id ? [e.id] : []));
-      const { doubleMs, nowhereMs, worstDouble } = windows(chaos, live, started, convergedAt);
+      const { doubleMs, nowhereMs, worstDouble, worstNowhere } = windows(chaos, live, started, convergedAt);
+      // Strict: converging is not enough, it must not take a double run or a gap past the bounds.
+      const nowhereLimitMs = (outcome.outageMs ?? 0) + NOWHERE_ALLOWANCE_MS;
+      if (violations.length === 0 && doubleMs > MAX_DOUBLE_RUN_MS) {
+        violations.push({
+          rule: 'ran-twice-too-long',
+          ...(worstDouble && { observerId: worstDouble }),
+          detail: `ran on two services at once for ${doubleMs} ms (at most ${MAX_DOUBLE_RUN_MS} ms)`,
+        });
+      }
+      if (violations.length === 0 && nowhereMs > nowhereLimitMs) {
+        violations.push({
+          rule: 'nowhere-too-long',
+          ...(worstNowhere && { observerId: worstNowhere }),
+          detail: `ran nowhere for ${nowhereMs} ms (at most ${nowhereLimitMs} ms: the fault's outage + ${NOWHERE_ALLOWANCE_MS} ms)`,
+        });
+      }
       const record: FaultRecord = {
         index,
         kind,
         description,
         startedAt: new Date(started).toISOString(),
         convergedMs: violations.length === 0 ? convergedAt - started : null,
+        outageMs: outcome.outageMs ?? 0,
         doubleMs,
         nowhereMs,
         violations,
@@ -169,13 +195,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           (violations.length === 0
             ? `converged in ${record.convergedMs} ms (ran twice ≤ ${doubleMs} ms${worstDouble ? ` by ${worstDouble}` : ''}, ` +
               `nowhere ≤ ${nowhereMs} ms)`
-            : `NOT converged after ${options.convergeTimeoutMs} ms: ${violations.length} violations`),
+            : `FAILED (${[...new Set(violations.map((v) => v.rule))].join(', ')}): ${violations[0]!.detail}`),
       );
       if (violations.length > 0) {
         report.failure = {
           fault: `${index} ${kind}: ${description}`,
           violations,
           timelines: await Promise.all(violations.slice(0, 3).map((v) => timelineOf(chaos, workload, v))),
+          logs: chaos.logTails(200),
         };
         return report;
       }

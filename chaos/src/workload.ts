@@ -56,6 +56,11 @@ export class Workload {
     await this.running;
   }
 
+  /** Takes on an observer created behind the workload's back (by a fault), as live. */
+  adopt(name: string, kind: string, id: string): void {
+    this.entries.set(name, { name, kind, id, state: 'live', history: [{ at: Date.now(), what: 'adopted' }] });
+  }
+
   live(): Entry[] {
     return [...this.entries.values()].filter((e) => e.state === 'live');
   }

@@ -146,6 +146,11 @@ export class ChaosWorld {
     await service.proxy.close();
   }
 
+  /** The last `lines` log lines of every app process started, by label and pid. */
+  logTails(lines: number): Record<string, string> {
+    return Object.fromEntries([...this.processes.keys()].map((p) => [`${p.label} (pid ${p.pid})`, p.tail(lines)]));
+  }
+
   /** App processes that exited although the suite did nothing to them, with their last lines. */
   crashed(): { label: string; pid: number; tail: string }[] {
     return [...this.processes]
