@@ -1,8 +1,8 @@
 /**
  * Short seeded runs of the fault-injection suite (chaos/): about 20 faults of every kind on a
  * private RabbitMQ and Postgres, and a few on a 3-node cluster (quorum queues, a node killed or
- * stopped), SPEC §6 checked from outside after each. Fails with the seed, the fault and the
- * broken observer's timeline.
+ * stopped), the invariants of docs/design.md checked from outside after each. Fails with the
+ * seed, the fault and the broken observer's timeline.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 export interface Figure {
   name: string;
   unit: 'ms' | 'per s' | 'bytes' | 'ratio' | (string & {});
-  /** A target from SPEC §7; the report says whether the median meets it. */
+  /** A target (see docs/design.md, Targets); the report says whether the median meets it. */
   target?: { op: '<=' | '>='; value: number; text: string };
 }
 

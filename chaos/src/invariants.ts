@@ -36,8 +36,8 @@ export async function managerObservers(chaos: ChaosWorld): Promise<ManagerObserv
 }
 
 /**
- * SPEC §6, checked from outside: what runs is read from the observations stream, never from the
- * manager. With the workload paused and settled:
+ * The invariants of docs/design.md, checked from outside: what runs is read from the
+ * observations stream, never from the manager. With the workload paused and settled:
  * - every observer it created and did not delete runs on exactly one service,
  * - every one it deleted (and any it never created) runs nowhere,
  * - the manager shows each where it runs (Processing on that service) or Deleted,

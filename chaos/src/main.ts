@@ -1,8 +1,8 @@
 /**
  * Vigil's fault-injection suite: `npm run chaos -- [--cluster] [--seed n] [--faults k]
  * [--services n] [--observers n] [--kinds a,b] [--out dir]`. Starts a private world, injects `k`
- * faults drawn from the seed, checks SPEC §6 from outside after each, and writes
- * `<out>/<seed>.json`.
+ * faults drawn from the seed, checks the invariants of docs/design.md from outside after each,
+ * and writes `<out>/<seed>.json`.
  * Exits 1 if an invariant did not hold again in time.
  */
 import { mkdir, writeFile } from 'node:fs/promises';

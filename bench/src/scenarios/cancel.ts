@@ -3,8 +3,9 @@ import type { Scenario } from '../scenario';
 import { allRunningOn, createTickers, loggedAt, percentile, startWorld } from '../vigil';
 
 /**
- * SPEC §7: DELETE → the observer's AbortSignal fired, p99 ≤ 100 ms. From the bench's clock when
- * the request left to the service's own log of the observer stopping (same machine clock).
+ * docs/design.md, Targets: DELETE → the observer's AbortSignal fired, p99 ≤ 100 ms. From the
+ * bench's clock when the request left to the service's own log of the observer stopping (same
+ * machine clock).
  */
 export const cancel: Scenario = {
   name: 'cancel',

@@ -55,7 +55,7 @@ function churnScenario(queueType: QueueType): Scenario {
       `only the N held: rabbitmqctl force_gc, then the node's memory (as its memory alarm counts it), the jobs ` +
       `queue's memory, and du -sb of the node's data directory (other users of the broker count too). ` +
       `"2nd half": after M minus after M/2.` +
-      (quorum ? ' SPEC §8: a quorum queue truncates its log only up to its oldest unacked message.' : ''),
+      (quorum ? ' A quorum queue truncates its log only up to its oldest unacked message.' : ''),
     params: [
       { flag: 'churn-held', description: 'observers held unacked during the churn', default: 1000, quick: 1000 },
       { flag: 'churn-n', description: 'jobs passed through the queue around them', default: 100_000, quick: 10_000 },
@@ -230,8 +230,8 @@ function churnScenario(queueType: QueueType): Scenario {
 }
 
 /**
- * SPEC §6 and §8: jobs held unacked for weeks must not make the broker's memory or disk grow
- * while other observers are created and deleted around them. Classic queues (the default) hold
- * flat; the quorum variant measures the growth the SPEC asks to document.
+ * Jobs held unacked for weeks must not make the broker's memory or disk grow while other
+ * observers are created and deleted around them (docs/design.md, The mechanism). Classic queues
+ * (the default) hold flat; the quorum variant measures the growth that quorum queues are known for.
  */
 export const churnScenarios: Scenario[] = [churnScenario('classic'), churnScenario('quorum')];

@@ -1,7 +1,10 @@
 import type { Scenario } from '../scenario';
 import { CLIENTS, allRunningOn, createTickers, percentile, startWorld } from '../vigil';
 
-/** SPEC §7: ≥ 1,000 observers/s sustained; 10,000 placed in ≤ 10 s. */
+/**
+ * Checks ≥ 1,000 observers/s sustained and 10,000 placed in ≤ 10 s: a lower bar than the create
+ * target in docs/design.md, Targets (≥ 2,000/s, 100,000 running in ≤ 60 s).
+ */
 export const create: Scenario = {
   name: 'create',
   title: 'Create: POST to running',

@@ -3,9 +3,10 @@ import type { Scenario, TimelinePoint } from '../scenario';
 import { allRunningOn, arrivals, fleetWithSurvivor, seenByWatch, startWorld } from '../vigil';
 
 /**
- * SPEC §7's first target: a service running N observers is killed with SIGKILL; how long until
- * every one of them runs on the survivor, judged from the observations stream (a ticker
- * publishes as soon as it starts), and separately until the manager's view agrees.
+ * The first target in docs/design.md, Targets: a service running N observers is killed with
+ * SIGKILL; how long until every one of them runs on the survivor, judged from the observations
+ * stream (a ticker publishes as soon as it starts), and separately until the manager's view
+ * agrees.
  */
 export const failoverKill: Scenario = {
   name: 'failover-kill',

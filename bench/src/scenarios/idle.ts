@@ -20,8 +20,8 @@ function cpuSeconds(pid: number): number {
 }
 
 /**
- * SPEC §7: an idle observer costs ≤ 5 KB of heap (10,000 per service in 50 MB). The service
- * reports its memory in every heartbeat; the lowest of several readings (after collections)
+ * docs/design.md, Targets: an idle observer costs ≤ 5 KB of heap (10,000 per service in 50 MB).
+ * The service reports its memory in every heartbeat; the lowest of several readings (after collections)
  * with N idle tickers, minus the same without any, divided by N.
  */
 export const idle: Scenario = {
