@@ -48,6 +48,8 @@ export interface ManagerBrokerOptions {
   log: Logger;
   /** Called for every state message, in queue order, while this manager consumes the state queue. */
   onStateMessage: (delivery: StateDelivery) => void;
+  /** The broker blocked publishing (`reason`: which alarm), or unblocked it (`undefined`). */
+  onBlocked: (reason: string | undefined) => void;
 }
 
 interface Publishing {
@@ -109,7 +111,10 @@ export class ManagerBroker {
       onDisconnect: () => {
         this.publishing = undefined;
       },
-      onBlocked: (reason) => this.publishing?.publisher.setBlocked(reason),
+      onBlocked: (reason) => {
+        this.publishing?.publisher.setBlocked(reason);
+        options.onBlocked(reason);
+      },
     });
     this.consumeModel = await connectWithRecovery({
       ...common,

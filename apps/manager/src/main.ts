@@ -113,6 +113,7 @@ async function run(): Promise<void> {
     heartbeatS: env.AMQP_HEARTBEAT_S,
     log,
     onStateMessage: (delivery) => consumer.push(delivery),
+    onBlocked: (reason) => metrics.brokerBlocked.set(reason === undefined ? 0 : 1),
   });
   await broker.start();
 
@@ -144,15 +145,12 @@ async function run(): Promise<void> {
       await db.query('SELECT 1').catch(() => down.push('database'));
       return down;
     },
-    role: () => {
-      metrics.brokerBlocked.set(broker.blocked === undefined ? 0 : 1);
-      return {
-        managerId: leadership.managerId,
-        active: leadership.active,
-        epoch: leadership.currentEpoch ?? null,
-        brokerBlocked: broker.blocked ?? null,
-      };
-    },
+    role: () => ({
+      managerId: leadership.managerId,
+      active: leadership.active,
+      epoch: leadership.currentEpoch ?? null,
+      brokerBlocked: broker.blocked ?? null,
+    }),
   });
   const server = app.listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {
