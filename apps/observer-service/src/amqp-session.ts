@@ -28,6 +28,8 @@ import type { JobTransport, Settlement } from './observer-host';
 
 /** Longest wait for the broker to confirm a state event, ms: a publish never hangs. */
 const STATE_PUBLISH_TIMEOUT_MS = 5_000;
+/** How often the stall watch looks at the clock, ms. */
+const STALL_TICK_MS = 250;
 /** A consume connection waits this long for the publish connection before it retries, ms. */
 const PUBLISH_CONNECTION_WAIT_MS = 10_000;
 
@@ -95,6 +97,7 @@ export class AmqpSession implements JobTransport<JobDelivery> {
   private observations: Channel | undefined;
   private publishConnection: ChannelModel | undefined;
   private stallWatch: NodeJS.Timeout | undefined;
+  private lastTick = 0;
   private closing = false;
   /** Resolves when the publish connection is (next) up. */
   private publishReady: { promise: Promise<void>; resolve: () => void };
@@ -152,6 +155,7 @@ export class AmqpSession implements JobTransport<JobDelivery> {
 
   /** Publishes a state event; a deleted or re-declared state queue is declared again and the event resent. */
   async sendState(event: StateEvent): Promise<void> {
+    if (this.checkStall()) throw new Error('the process was frozen; what it held is gone');
     try {
       await this.publishState(event);
     } catch (err) {
@@ -377,24 +381,31 @@ export class AmqpSession implements JobTransport<JobDelivery> {
    * jobs to other services; once it runs again it must stop them before doing anything else.
    */
   private watchForStalls(): void {
-    const tickMs = 250;
-    const limitMs = Math.max(2 * this.options.amqpHeartbeatS * 1000, 2 * tickMs);
-    let last = performance.now();
-    this.stallWatch = setInterval(() => {
-      const now = performance.now();
-      const stalledMs = now - last - tickMs;
-      last = now;
-      const session = this.jobsSession;
-      if (stalledMs > limitMs && session?.alive) {
-        this.options.log.error(
-          { stalledMs: Math.round(stalledMs) },
-          'process was frozen past the broker heartbeat timeout; reconnecting',
-        );
-        this.forceReconnect(session);
-        this.publishConnection?.close().catch(() => undefined);
-      }
-    }, tickMs);
+    this.lastTick = performance.now();
+    this.stallWatch = setInterval(() => this.checkStall(), STALL_TICK_MS);
     this.stallWatch.unref();
+  }
+
+  /**
+   * True (and the connections are dropped) when the process has not run for longer than the
+   * broker waits for a heartbeat. Checked before every state event as well: after a freeze, the
+   * timers that fire first may be a heartbeat's, and a heartbeat sent over a publish connection
+   * the broker has not dropped yet would claim jobs it has already handed to others.
+   */
+  private checkStall(): boolean {
+    const now = performance.now();
+    const stalledMs = now - this.lastTick - STALL_TICK_MS;
+    this.lastTick = now;
+    const limitMs = Math.max(2 * this.options.amqpHeartbeatS * 1000, 2 * STALL_TICK_MS);
+    const session = this.jobsSession;
+    if (stalledMs <= limitMs || !session?.alive) return false;
+    this.options.log.error(
+      { stalledMs: Math.round(stalledMs) },
+      'process was frozen past the broker heartbeat timeout; reconnecting',
+    );
+    this.forceReconnect(session);
+    this.publishConnection?.close().catch(() => undefined);
+    return true;
   }
 
   private warn(err: unknown, what: string): void {
