@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createRunningTickers, startPrivateRabbit, waitFor, World, type PrivateRabbit } from '@vigil/testkit';
+import {
+  createRunningTickers,
+  startPrivateRabbit,
+  waitFor,
+  waitUntilManagerAgrees,
+  World,
+  type PrivateRabbit,
+} from '@vigil/testkit';
 
 describe('broker memory alarm', { timeout: 240_000 }, () => {
   let rabbit: PrivateRabbit;
@@ -64,13 +71,7 @@ describe('broker memory alarm', { timeout: 240_000 }, () => {
     await world.waitForStatus(doomed, 'Deleted', undefined, 30_000);
     const after = await world.createTicker('after-alarm');
     await world.waitForStatus(after, 'Processing', undefined, 30_000);
-    for (const id of [...kept, after]) {
-      await waitFor(`observer ${id} shown where it runs`, async () => {
-        const observer = await world.observer(id);
-        const on = world.watch.runningOn(id, 350);
-        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
-      });
-    }
+    await waitUntilManagerAgrees(world, [...kept, after]);
     t.diagnostic(`converged ${Date.now() - clearedAt} ms after the alarm cleared`);
     await waitFor('the deleted observer to run nowhere', () => world.watch.runningOn(doomed, 350).length === 0);
     for (const service of [a, b]) {

@@ -7,6 +7,7 @@ import {
   type PrivateRabbit,
   waitFor,
   World,
+  waitUntilManagerAgrees,
 } from '@vigil/testkit';
 
 /** Every observer runs on exactly one live service, seen from outside. */
@@ -62,13 +63,7 @@ describe('broker lost', { timeout: 240_000 }, () => {
       assert.ok(service.process.running);
     }
     // The manager reconnected too, and its view matches what runs.
-    for (const id of ids) {
-      await waitFor(`observer ${id} shown where it runs`, async () => {
-        const observer = await world.observer(id);
-        const on = world.watch.runningOn(id, 350);
-        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
-      });
-    }
+    await waitUntilManagerAgrees(world, ids);
     assert.deepEqual((await world.api<{ items: unknown[] }>('GET', '/observers?status=Created')).body.items, []);
     const generations = await Promise.all(ids.map(async (id) => (await world.observer(id)).generation));
     t.diagnostic(`republished after the broker lost them: ${generations.filter((g) => g > 1).length} of ${ids.length}`);
@@ -92,13 +87,7 @@ describe('broker lost', { timeout: 240_000 }, () => {
     await Promise.all([a2, b2]);
     await waitUntilEachRunsOnce(world, ids);
     await world.startManager();
-    for (const id of ids) {
-      await waitFor(`observer ${id} shown where it runs`, async () => {
-        const observer = await world.observer(id);
-        const on = world.watch.runningOn(id, 350);
-        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
-      });
-    }
+    await waitUntilManagerAgrees(world, ids);
     await assertNoDuplicates(world, ids, 1_000);
   });
 });

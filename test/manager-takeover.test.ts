@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor, World, type AppProcess } from '@vigil/testkit';
+import { waitFor, waitUntilManagerAgrees, World, type AppProcess } from '@vigil/testkit';
 
 interface Manager {
   process: AppProcess;
@@ -98,13 +98,7 @@ describe('two managers', { timeout: 180_000 }, () => {
     loading = false;
     await load;
     // Every observer created through either manager runs, once, where the survivor says.
-    for (const id of created) {
-      await waitFor(`observer ${id} shown where it runs`, async () => {
-        const observer = await world.observer(id);
-        const on = world.watch.runningOn(id, 350);
-        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
-      });
-    }
+    await waitUntilManagerAgrees(world, created);
   });
 
   it('the killed manager, back, stands by', async () => {

@@ -40,6 +40,24 @@ export async function waitUntilRunningOn(
 }
 
 /**
+ * Waits until, for each observer, the manager shows it `Processing` on the one service that runs
+ * it as seen from outside: the manager's view matches reality.
+ */
+export async function waitUntilManagerAgrees(world: World, ids: readonly string[], timeoutMs = 20_000): Promise<void> {
+  for (const id of ids) {
+    await waitFor(
+      `observer ${id} shown where it runs`,
+      async () => {
+        const observer = await world.observer(id);
+        const on = world.watch.runningOn(id, 350);
+        return observer.status === 'Processing' && on.length === 1 && observer.serviceId === on[0];
+      },
+      { timeoutMs },
+    );
+  }
+}
+
+/**
  * Watches for `durationMs` and fails if any ticker ran on two services at once for longer than
  * `toleranceMs` (judged from its runs' observations). Returns the longest double run seen.
  */
