@@ -82,12 +82,37 @@ describe('exactly one run', { timeout: 180_000 }, () => {
       const observer = await world.waitForStatus(id, 'Processing');
       assert.equal(observer.generation, 2);
       assert.ok(observer.timeline.some((e) => e.event === 'republished' && /lost/.test(String(e.reason))));
+      assert.ok(
+        observer.timeline.every((e) => typeof e.generation === 'number'),
+        'every timeline row names its generation',
+      );
     }
     assert.match(await world.metrics(), /vigil_jobs_republished_total\{reason="lost"\} 6/);
     await assertNoDuplicates(world, ids, 1_000);
     for (const id of ids) await world.api('DELETE', `/observers/${id}`);
     for (const id of ids) await world.waitForStatus(id, 'Deleted');
     for (const service of world.services.filter((s) => names.includes(s.name))) await service.process.kill();
+  });
+
+  it('a job waiting in a full pool is not lost: no republish however long it waits', async () => {
+    const full = await world.startService('full-a', { CAPACITY: '2' });
+    const { ids: running } = await createRunningTickers(world, 'full', 2);
+    const waiting = [await world.createTicker('full-waits-1'), await world.createTicker('full-waits-2')];
+    await delay(LOST_AFTER_MS + 2_000);
+    assert.equal((await world.queueCounts(world.names.jobsQueue('default'))).messageCount, 2, 'two jobs wait');
+    for (const id of waiting) {
+      const observer = await world.observer(id);
+      assert.equal(observer.status, 'Created');
+      assert.equal(observer.generation, 1);
+    }
+    for (const id of running) await world.api('DELETE', `/observers/${id}`);
+    for (const id of waiting) {
+      const observer = await world.waitForStatus(id, 'Processing', full.id);
+      assert.equal(observer.generation, 1, 'the job that waited is the one that runs');
+    }
+    for (const id of waiting) await world.api('DELETE', `/observers/${id}`);
+    for (const id of [...running, ...waiting]) await world.waitForStatus(id, 'Deleted');
+    await full.process.kill();
   });
 
   it('a create cut short after its publish, the manager down past 10 s: the job is not published twice', async () => {

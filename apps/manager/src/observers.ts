@@ -111,7 +111,8 @@ export class Observers {
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS i(id, name, kind, pool, params)
          ON CONFLICT (name) WHERE status <> 'Deleted' DO NOTHING
          RETURNING id),
-       logged AS (INSERT INTO observer_events (observer_id, event, status) SELECT id, 'created', 'Created' FROM created)
+       logged AS (INSERT INTO observer_events (observer_id, event, status, generation)
+                  SELECT id, 'created', 'Created', 1 FROM created)
        SELECT id FROM created`,
       [
         rows.map((r) => r.id),
@@ -139,9 +140,9 @@ export class Observers {
          WHERE id = ANY($1::uuid[]) AND status IN ('Created', 'Processing', 'Failed')
          RETURNING ${COLUMNS}),
        logged AS (
-         INSERT INTO observer_events (observer_id, event, status, service_id, reason)
+         INSERT INTO observer_events (observer_id, event, status, service_id, reason, generation)
          SELECT id, CASE WHEN status = 'Deleted' THEN 'deleted' ELSE 'cancel-sent' END, status, service_id,
-                'DELETE requested'
+                'DELETE requested', generation
          FROM updated)
        SELECT * FROM updated`,
       [ids],

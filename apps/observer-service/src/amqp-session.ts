@@ -1,6 +1,7 @@
 import {
   ConfirmedPublisher,
   UnroutableError,
+  ackTag,
   connectWithRecovery,
   declareControlQueue,
   declareJobsQueue,
@@ -8,6 +9,7 @@ import {
   declareStateQueue,
   isDeliveryTimeout,
   jobConsumerArguments,
+  nackTag,
   type Channel,
   type ChannelModel,
   type ConsumeMessage,
@@ -45,7 +47,7 @@ class JobsSession {
   ) {}
 }
 
-/** A job delivered and not settled yet: the session it came on and its tag. */
+/** A job delivered and not settled yet: the session it came on and its tag (not the message: see ackTag). */
 export class JobDelivery {
   constructor(
     readonly session: JobsSession,
@@ -192,11 +194,9 @@ export class AmqpSession implements JobTransport<JobDelivery> {
   settle(delivery: JobDelivery, how: Settlement): void {
     const { session } = delivery;
     if (!session.alive) return;
-    // amqplib settles by delivery tag alone.
-    const message = { fields: { deliveryTag: delivery.tag } } as ConsumeMessage;
     try {
-      if (how === 'ack') session.jobs.ack(message);
-      else session.jobs.nack(message, false, how === 'requeue');
+      if (how === 'ack') ackTag(session.jobs, delivery.tag);
+      else nackTag(session.jobs, delivery.tag, how === 'requeue');
     } catch (err) {
       this.warn(err, `settle a job (${how})`);
     }

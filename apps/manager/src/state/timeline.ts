@@ -8,7 +8,7 @@ export interface TimelineEntry {
   status: ObserverStatus;
   serviceId: string | null;
   reason?: string | null;
-  /** The generation the row is about: the copy started, released or republished. */
+  /** The generation the row is about (the copy started, released or republished); by default the observer's. */
   generation?: number | null;
 }
 
@@ -18,7 +18,10 @@ export async function recordTimeline(db: EntityManager, entries: readonly Timeli
   await sql(
     db,
     `INSERT INTO observer_events (observer_id, event, status, service_id, reason, generation)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int[])`,
+     SELECT e.observer_id, e.event, e.status, e.service_id, e.reason, coalesce(e.generation, o.generation)
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int[])
+          AS e(observer_id, event, status, service_id, reason, generation)
+     LEFT JOIN observers o ON o.id = e.observer_id`,
     [
       entries.map((e) => e.observerId),
       entries.map((e) => e.event),
