@@ -4,6 +4,9 @@
  * working; nobody is declared dead for the silence; once the alarm clears everything converges.
  */
 import assert from 'node:assert/strict';
+import { rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -30,7 +33,8 @@ describe('broker memory alarm', { timeout: 240_000 }, () => {
   });
 
   it('creates get a 503 within 5 s, reads and deletes work, nobody dies, and all converges after', async (t) => {
-    const a = await world.startService('alarm-a');
+    const healthFile = path.join(os.tmpdir(), `vigil-alarm-health-${process.pid}`);
+    const a = await world.startService('alarm-a', { HEALTH_FILE: healthFile });
     const b = await world.startService('alarm-b');
     const { ids } = await createRunningTickers(world, 'alarm', 4);
     const [doomed, ...kept] = ids as [string, ...string[]];
@@ -63,6 +67,9 @@ describe('broker memory alarm', { timeout: 240_000 }, () => {
     // Three heartbeat intervals and more of silence: still nobody is declared dead.
     await delay(3_000);
     for (const service of [a, b]) assert.equal((await world.service(service.id)).status, 'Alive');
+    // Nor would a container health check: the service keeps touching its health file.
+    const healthAgeMs = Date.now() - (await stat(healthFile)).mtimeMs;
+    assert.ok(healthAgeMs < 1_500, `health file touched ${healthAgeMs} ms ago`);
     // Observers run on: jobs are held on connections that only consume, which the alarm spares.
     for (const id of kept) assert.equal(world.watch.runningOn(id, 4_000).length, 1);
 
@@ -78,5 +85,6 @@ describe('broker memory alarm', { timeout: 240_000 }, () => {
       assert.equal((await world.service(service.id)).status, 'Alive');
       assert.ok(service.process.running);
     }
+    await rm(healthFile, { force: true });
   });
 });

@@ -7,6 +7,7 @@ import {
   type StateEvent,
   type StateEventOf,
 } from '@vigil/contracts';
+import { BrokerBlockedError } from '@vigil/broker';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { HostReports, StopReason } from './observer-host';
 
@@ -31,7 +32,7 @@ export interface StateReporterOptions {
   version: string;
   startedAt: string;
   heartbeatIntervalMs: number;
-  /** Touched after every heartbeat the broker confirmed, if set. */
+  /** Touched after every heartbeat the broker confirmed (or refused only for a resource alarm), if set. */
   healthFile: string | undefined;
   /** Publishes one event on the state queue; resolves once the broker confirmed it. */
   send: (event: StateEvent) => Promise<void>;
@@ -147,8 +148,16 @@ export class StateReporter implements HostReports {
       memory: { heapUsedBytes: heapUsed, rssBytes: rss },
       observationsDropped: holdings.observationsDropped,
     })
-      .then(() => this.touchHealthFile())
-      .catch((err: unknown) => this.warn(err, 'send a heartbeat'));
+      .then(
+        () => this.touchHealthFile(),
+        (err: unknown) => {
+          // Blocked by a broker alarm, the service is as healthy as ever: a health check that
+          // restarted it would only move its observers.
+          if (err instanceof BrokerBlockedError) return this.touchHealthFile();
+          this.warn(err, 'send a heartbeat');
+        },
+      )
+      .catch((err: unknown) => this.warn(err, 'touch the health file'));
   }
 
   private flushStarts(): void {
