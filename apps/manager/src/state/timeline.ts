@@ -12,16 +12,17 @@ export interface TimelineEntry {
   generation?: number | null;
 }
 
-/** Appends timeline rows in one statement. */
+/** Appends timeline rows in one statement, in the order given (rows are read back by id). */
 export async function recordTimeline(db: EntityManager, entries: readonly TimelineEntry[]): Promise<void> {
   if (entries.length === 0) return;
   await sql(
     db,
     `INSERT INTO observer_events (observer_id, event, status, service_id, reason, generation)
      SELECT e.observer_id, e.event, e.status, e.service_id, e.reason, coalesce(e.generation, o.generation)
-     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int[])
-          AS e(observer_id, event, status, service_id, reason, generation)
-     LEFT JOIN observers o ON o.id = e.observer_id`,
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int[]) WITH ORDINALITY
+          AS e(observer_id, event, status, service_id, reason, generation, position)
+     LEFT JOIN observers o ON o.id = e.observer_id
+     ORDER BY e.position`,
     [
       entries.map((e) => e.observerId),
       entries.map((e) => e.event),
