@@ -7,8 +7,25 @@ const schema = z.object({
     .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
     .default('postgres://postgres@127.0.0.1:5432/vigil'),
   PORT: env.integer({ min: 0, max: 65_535 }).default(3000),
-  /** Address the REST API listens on. */
-  HOST: z.string().default('0.0.0.0'),
+  /** Address the REST API listens on: this machine only, unless told otherwise (0.0.0.0 in a container). */
+  HOST: z.string().default('127.0.0.1'),
+  /** `off` lets every request in as an admin: for a trusted network only, and warned about at every start. */
+  VIGIL_AUTH: z.enum(['on', 'off']).default('on'),
+  /** An admin token for bootstrap and automation, beside the tokens kept in the database. */
+  VIGIL_ADMIN_TOKEN: z
+    .string()
+    .min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)')
+    .max(512, 'must be at most 512 characters')
+    .regex(/^[A-Za-z0-9\-._~+/]+=*$/, 'letters, digits and -._~+/ only (it travels in a Bearer header)')
+    .optional(),
+  /** Creates and deletes each token may make a minute (per manager); 0 switches the limit off. */
+  WRITE_RATE_LIMIT_PER_MINUTE: env.integer({ min: 0 }).default(6_000),
+  /** Observers not Deleted, across all pools: a create beyond it is refused (422 quota-exceeded). */
+  MAX_OBSERVERS: env.integer({ min: 1 }).default(200_000),
+  /** Observers not Deleted in any one pool; MAX_OBSERVERS when unset. */
+  MAX_OBSERVERS_PER_POOL: env.integer({ min: 1 }).optional(),
+  /** A list page stops before its JSON passes this many bytes (it always holds one item), bytes. */
+  LIST_MAX_BYTES: env.integer({ min: 1_024 }).default(4 * 1024 * 1024),
   /** How often the reconciler looks for dead services, unconfirmed cancels and unpublished jobs, ms. */
   RECONCILE_INTERVAL_MS: env.integer({ min: 10 }).default(1_000),
   /** An OnDeleting observer whose cancel went unconfirmed this long gets the cancel again, ms. */

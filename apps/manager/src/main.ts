@@ -14,6 +14,7 @@ import { createMetrics } from './metrics';
 import { Observers } from './observers';
 import { Reconciler } from './reconciler';
 import { Services } from './services';
+import { Tokens } from './tokens';
 import { StateConsumer } from './state/consumer';
 import { StateProjector } from './state/projector';
 
@@ -43,6 +44,11 @@ async function run(): Promise<void> {
     ]);
   }
   const log = createLogger({ level: env.LOG_LEVEL, base: { app: 'manager' } });
+  if (env.VIGIL_AUTH === 'off') {
+    log.warn({}, 'VIGIL_AUTH=off: the API lets every request in as an admin; use this on a trusted network only');
+  } else if (env.VIGIL_ADMIN_TOKEN === undefined) {
+    log.info({}, 'no VIGIL_ADMIN_TOKEN: only tokens kept in the database are accepted');
+  }
   const metrics = createMetrics();
   const db = createDataSource(env.DATABASE_URL);
   await connectDatabase(db, log);
@@ -134,7 +140,20 @@ async function run(): Promise<void> {
   });
 
   const app = createApp({
-    observers: new Observers(db, broker, new KindCatalog(db), log),
+    observers: new Observers(
+      db,
+      broker,
+      new KindCatalog(db),
+      log,
+      {
+        total: env.MAX_OBSERVERS,
+        perPool: env.MAX_OBSERVERS_PER_POOL ?? env.MAX_OBSERVERS,
+      },
+      env.LIST_MAX_BYTES,
+    ),
+    tokens: new Tokens(db, { adminToken: env.VIGIL_ADMIN_TOKEN }),
+    auth: env.VIGIL_AUTH,
+    writeRateLimitPerMinute: env.WRITE_RATE_LIMIT_PER_MINUTE,
     services: new Services(db),
     metrics,
     log,

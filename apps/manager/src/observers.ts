@@ -46,6 +46,7 @@ export interface CreateObserver {
 export type CreateResult =
   | { type: 'created'; observer: ObserverView }
   | { type: 'name-in-use'; name: string }
+  | { type: 'quota-exceeded'; pool: string; quota: ObserverQuota }
   | { type: 'rejected'; check: Extract<KindCheck, { ok: false }> }
   | { type: 'broker-unavailable'; error: Error }
   | { type: 'broker-blocked'; reason: string };
@@ -64,6 +65,14 @@ export interface ListFilter {
   /** Postgres' own text of the last item's created_at (microseconds), and its id. */
   cursor?: { createdAt: string; id: string };
 }
+
+/** How many observers (not Deleted) may exist, in all and in one pool. */
+export interface ObserverQuota {
+  total: number;
+  perPool: number;
+}
+
+type InsertOutcome = 'created' | 'name-in-use' | 'quota-exceeded';
 
 interface ObserverRecord {
   id: string;
@@ -96,13 +105,32 @@ export class Observers {
     private readonly broker: ManagerBroker,
     private readonly catalog: KindCatalog,
     private readonly log: Logger,
+    private readonly quota: ObserverQuota,
+    /** A list page stops before its items' JSON passes this many bytes. */
+    private readonly listMaxBytes: number,
   ) {}
 
   /**
-   * New rows with their first timeline entry, many per statement; a name already in use among
-   * the live observers (or earlier in the same batch) makes its row come back `false`.
+   * New rows with their first timeline entry, many per statement. A row comes back
+   * `name-in-use` when its name is taken among the live observers (or earlier in the same
+   * batch), and `quota-exceeded` when its pool or the whole system holds the most observers
+   * allowed. One batch is written at a time, so the count read first is still true at the insert
+   * (other managers' creates of the same moment aside).
    */
-  private readonly inserts = new Batched<CreateObserver & { id: string }, boolean>(async (rows) => {
+  private readonly inserts = new Batched<CreateObserver & { id: string }, InsertOutcome>(async (rows) => {
+    const counts = await sql<{ pool: string; n: number }>(
+      this.db,
+      `SELECT pool, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY pool`,
+    );
+    const perPool = new Map(counts.map((c) => [c.pool, c.n]));
+    let total = counts.reduce((sum, c) => sum + c.n, 0);
+    const admitted = rows.filter((row) => {
+      const inPool = perPool.get(row.pool) ?? 0;
+      if (total >= this.quota.total || inPool >= this.quota.perPool) return false;
+      total += 1;
+      perPool.set(row.pool, inPool + 1);
+      return true;
+    });
     const created = await sql<{ id: string }>(
       this.db,
       `WITH created AS (
@@ -115,15 +143,16 @@ export class Observers {
                   SELECT id, 'created', 'Created', 1 FROM created)
        SELECT id FROM created`,
       [
-        rows.map((r) => r.id),
-        rows.map((r) => r.name),
-        rows.map((r) => r.kind),
-        rows.map((r) => r.pool),
-        rows.map((r) => JSON.stringify(r.params)),
+        admitted.map((r) => r.id),
+        admitted.map((r) => r.name),
+        admitted.map((r) => r.kind),
+        admitted.map((r) => r.pool),
+        admitted.map((r) => JSON.stringify(r.params)),
       ],
     );
+    const tried = new Set(admitted.map((row) => row.id));
     const ids = new Set(created.map((row) => row.id));
-    return rows.map((r) => ids.has(r.id));
+    return rows.map((r) => (ids.has(r.id) ? 'created' : tried.has(r.id) ? 'name-in-use' : 'quota-exceeded'));
   });
 
   /**
@@ -166,7 +195,8 @@ export class Observers {
     if (!check.ok) return { type: 'rejected', check };
     const id = randomUUID();
     const inserted = await this.inserts.add({ id, ...input });
-    if (!inserted) return { type: 'name-in-use', name: input.name };
+    if (inserted === 'name-in-use') return { type: 'name-in-use', name: input.name };
+    if (inserted === 'quota-exceeded') return { type: 'quota-exceeded', pool: input.pool, quota: this.quota };
     const job: JobMessage = {
       observerId: id,
       name: input.name,
@@ -298,12 +328,21 @@ export class Observers {
        ORDER BY created_at, id LIMIT $${params.length}`,
       params,
     );
-    const page = rows.slice(0, filter.limit);
+    // Params may be large (up to the body limit each): a page ends early rather than grow
+    // without bound, and its cursor goes on from where it ended.
+    const page: ObserverRecord[] = [];
+    const items: ObserverView[] = [];
+    let bytes = 0;
+    for (const row of rows.slice(0, filter.limit)) {
+      const view = toView(row);
+      bytes += Buffer.byteLength(JSON.stringify(view));
+      if (items.length > 0 && bytes > this.listMaxBytes) break;
+      page.push(row);
+      items.push(view);
+    }
     const last = page.at(-1);
-    return {
-      items: page.map(toView),
-      nextCursor: rows.length > filter.limit && last ? { createdAt: last.created_at_text, id: last.id } : null,
-    };
+    const more = rows.length > page.length;
+    return { items, nextCursor: more && last ? { createdAt: last.created_at_text, id: last.id } : null };
   }
 
   private async sendCancel(id: string): Promise<void> {

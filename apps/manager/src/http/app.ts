@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
@@ -6,9 +7,18 @@ import { isDatabaseUnavailable, isDataException } from '../db/errors';
 import type { Metrics } from '../metrics';
 import type { Observers } from '../observers';
 import type { Services } from '../services';
+import type { Tokens } from '../tokens';
+import { authenticate, limitWrites, requireRole } from './auth';
 import { openApiDocument } from './openapi';
-import { sendProblem, type FieldError } from './problem';
-import { CreateObserverBody, IdParam, ListObserversQuery, ListServicesQuery, encodeCursor } from './schemas';
+import { sendProblem, type FieldError, type ProblemType } from './problem';
+import {
+  CreateObserverBody,
+  CreateTokenBody,
+  IdParam,
+  ListObserversQuery,
+  ListServicesQuery,
+  encodeCursor,
+} from './schemas';
 
 export interface AppDependencies {
   observers: Observers;
@@ -21,6 +31,11 @@ export interface AppDependencies {
   role: () => { managerId: string; active: boolean; epoch: number | null; brokerBlocked: string | null };
   /** A request not answered in this long gets a 503, ms. */
   requestTimeoutMs: number;
+  tokens: Tokens;
+  /** `off` lets every request in as an admin (VIGIL_AUTH=off). */
+  auth: 'on' | 'off';
+  /** Creates and deletes each token may make a minute; 0 for no limit. */
+  writeRateLimitPerMinute: number;
 }
 
 /** Parses `value` or answers 400 naming every bad field; returns undefined when it answered. */
@@ -42,6 +57,22 @@ function parseOr400<S extends z.ZodType>(
 
 export function createApp(deps: AppDependencies): express.Express {
   const { observers, services, metrics, log } = deps;
+  const authenticated = authenticate(deps.auth === 'on' ? deps.tokens : undefined);
+  const [read, write, admin] = [requireRole('read'), requireRole('write'), requireRole('admin')];
+  const limited = limitWrites(deps.writeRateLimitPerMinute);
+
+  /**
+   * An error whose text is the manager's business, not the client's (a database message, a
+   * stack): it is logged under an id, and the answer carries only the id.
+   */
+  const failed = (req: Request, res: Response, err: unknown, type: ProblemType, detail: string, note: string) => {
+    const errorId = randomUUID();
+    log[type === 'internal' ? 'error' : 'warn'](
+      { err: coerceError(err), errorId, method: req.method, url: req.originalUrl },
+      note,
+    );
+    sendProblem(res, type, `${detail} (error id ${errorId} in the manager's log)`, { errorId });
+  };
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -80,18 +111,20 @@ export function createApp(deps: AppDependencies): express.Express {
     else sendProblem(res, 'not-ready', `unreachable: ${down.join(', ')}`, { down, ...about });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', authenticated, read, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   const api = express.Router();
+  // Who is asking comes first: a body from nobody is not even parsed.
+  api.use(authenticated);
   api.use(express.json({ limit: '256kb', strict: true }));
 
-  api.get('/openapi.json', (_req, res) => {
+  api.get('/openapi.json', read, (_req, res) => {
     res.json(openApiDocument());
   });
 
-  api.post('/observers', async (req, res) => {
+  api.post('/observers', write, limited, async (req, res) => {
     if (!req.is('application/json')) {
       sendProblem(
         res,
@@ -110,6 +143,15 @@ export function createApp(deps: AppDependencies): express.Express {
       case 'name-in-use':
         sendProblem(res, 'name-in-use', `an observer named "${result.name}" exists and is not deleted`);
         return;
+      case 'quota-exceeded':
+        sendProblem(
+          res,
+          'quota-exceeded',
+          `pool "${result.pool}" or the whole system holds the most observers allowed (MAX_OBSERVERS ` +
+            `${result.quota.total}, MAX_OBSERVERS_PER_POOL ${result.quota.perPool}); delete some first`,
+          { quota: result.quota },
+        );
+        return;
       case 'rejected':
         sendProblem(
           res,
@@ -119,10 +161,13 @@ export function createApp(deps: AppDependencies): express.Express {
         );
         return;
       case 'broker-unavailable':
-        sendProblem(
+        failed(
+          req,
           res,
+          result.error,
           'broker-unavailable',
-          `the job could not be queued, nothing was created: ${result.error.message}`,
+          'the job could not be queued, nothing was created',
+          'a create could not publish its job',
         );
         return;
       case 'broker-blocked':
@@ -137,24 +182,24 @@ export function createApp(deps: AppDependencies): express.Express {
     }
   });
 
-  api.get('/observers', async (req, res) => {
+  api.get('/observers', read, async (req, res) => {
     const query = parseOr400(ListObserversQuery, req.query, res, 'query');
     if (!query) return;
     const page = await observers.list(query);
     res.json({ items: page.items, nextCursor: page.nextCursor && encodeCursor(page.nextCursor) });
   });
 
-  api.get('/observers/:id', async (req, res) => {
+  api.get('/observers/:id', read, async (req, res) => {
     const id = IdParam.safeParse(req.params.id);
     const observer = id.success ? await observers.get(id.data) : undefined;
     if (!observer) {
-      sendProblem(res, 'not-found', `no observer with id ${req.params.id}`);
+      sendProblem(res, 'not-found', `no observer with id ${String(req.params.id)}`);
       return;
     }
     res.json({ ...observer, timeline: await observers.timeline(observer.id) });
   });
 
-  api.delete('/observers/:id', async (req, res) => {
+  api.delete('/observers/:id', write, limited, async (req, res) => {
     const id = IdParam.safeParse(req.params.id);
     const result = id.success ? await observers.remove(id.data) : ({ type: 'not-found' } as const);
     switch (result.type) {
@@ -165,25 +210,51 @@ export function createApp(deps: AppDependencies): express.Express {
         sendProblem(res, 'gone', `observer ${result.observer.id} is already deleted`, { observer: result.observer });
         return;
       case 'not-found':
-        sendProblem(res, 'not-found', `no observer with id ${req.params.id}`);
+        sendProblem(res, 'not-found', `no observer with id ${String(req.params.id)}`);
         return;
     }
   });
 
-  api.get('/services', async (req, res) => {
+  api.get('/services', read, async (req, res) => {
     const query = parseOr400(ListServicesQuery, req.query, res, 'query');
     if (!query) return;
     res.json(await services.list(query));
   });
 
-  api.get('/services/:id', async (req, res) => {
+  api.get('/services/:id', read, async (req, res) => {
     const id = IdParam.safeParse(req.params.id);
     const service = id.success ? await services.get(id.data) : undefined;
     if (!service) {
-      sendProblem(res, 'not-found', `no service with id ${req.params.id}`);
+      sendProblem(res, 'not-found', `no service with id ${String(req.params.id)}`);
       return;
     }
     res.json(service);
+  });
+
+  api.post('/tokens', admin, async (req, res) => {
+    const body = parseOr400(CreateTokenBody, req.body, res, 'body');
+    if (!body) return;
+    const { token, view } = await deps.tokens.create(body);
+    log.info({ tokenId: view.id, name: view.name, role: view.role }, 'token created');
+    res
+      .status(201)
+      .location(`${req.baseUrl}/tokens/${view.id}`)
+      .json({ ...view, token });
+  });
+
+  api.get('/tokens', admin, async (_req, res) => {
+    res.json({ items: await deps.tokens.list() });
+  });
+
+  api.delete('/tokens/:id', admin, async (req, res) => {
+    const id = IdParam.safeParse(req.params.id);
+    const view = id.success ? await deps.tokens.revoke(id.data) : undefined;
+    if (!view) {
+      sendProblem(res, 'not-found', `no token with id ${String(req.params.id)}`);
+      return;
+    }
+    log.info({ tokenId: view.id, name: view.name }, 'token revoked');
+    res.json(view);
   });
 
   app.use('/api/v1', api);
@@ -208,12 +279,11 @@ export function createApp(deps: AppDependencies): express.Express {
       log.warn({ err: coerceError(err), method: req.method, url: req.originalUrl }, 'database unavailable');
       sendProblem(res, 'database-unavailable', 'the database is unreachable; retry shortly');
     } else if (isDataException(err)) {
-      sendProblem(res, 'invalid-request', `a value in the request cannot be used: ${coerceError(err).message}`);
+      failed(req, res, err, 'invalid-request', 'a value in the request cannot be used', 'the database refused a value');
     } else if (typeof status === 'number' && status >= 400 && status < 500) {
       sendProblem(res, status === 415 ? 'unsupported-media-type' : 'invalid-request', coerceError(err).message);
     } else {
-      log.error({ err: coerceError(err), method: req.method, url: req.originalUrl }, 'request failed');
-      sendProblem(res, 'internal', 'the manager failed to handle the request; see its log');
+      failed(req, res, err, 'internal', 'the manager failed to handle the request', 'request failed');
     }
   });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/statuses';
-import { CreateObserverBody } from './schemas';
+import { CreateObserverBody, CreateTokenBody } from './schemas';
 
 const problem = {
   description: 'RFC 9457 problem details',
@@ -91,6 +91,22 @@ const service = {
   },
 };
 
+const token = {
+  type: 'object',
+  required: ['id', 'name', 'role', 'hint', 'createdAt', 'revokedAt'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    role: { enum: ['read', 'write', 'admin'] },
+    hint: { type: 'string', description: "the token's first characters" },
+    createdAt: { type: 'string', format: 'date-time' },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+/** What every authenticated operation may also answer. */
+const denied = { 401: problem, 403: problem };
+
 const page = (item: object) => ({
   type: 'object',
   required: ['items', 'nextCursor'],
@@ -110,6 +126,16 @@ export function openApiDocument() {
     openapi: '3.1.0',
     info: { title: 'Vigil manager', version: '1.0.0', description: 'Create, delete and list never-ending observers.' },
     servers: [{ url: '/api/v1' }],
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A token from POST /tokens, or VIGIL_ADMIN_TOKEN. Roles: read < write < admin.',
+        },
+      },
+    },
+    security: [{ bearer: [] }],
     paths: {
       '/observers': {
         post: {
@@ -124,7 +150,9 @@ export function openApiDocument() {
             409: problem,
             415: problem,
             422: problem,
+            429: problem,
             503: problem,
+            ...denied,
           },
         },
         get: {
@@ -136,14 +164,14 @@ export function openApiDocument() {
             { name: 'pool', in: 'query', schema: { type: 'string' } },
             ...listParams,
           ],
-          responses: { 200: json(page(observer), 'A page of observers'), 400: problem },
+          responses: { 200: json(page(observer), 'A page of observers'), 400: problem, ...denied },
         },
       },
       '/observers/{id}': {
         get: {
           summary: 'One observer, with its current service and timeline',
           parameters: [idParam],
-          responses: { 200: json(observerWithTimeline, 'The observer and its timeline'), 404: problem },
+          responses: { 200: json(observerWithTimeline, 'The observer and its timeline'), 404: problem, ...denied },
         },
         delete: {
           summary: 'Delete an observer: the cancel is broadcast and retried until a service confirms it',
@@ -152,6 +180,8 @@ export function openApiDocument() {
             202: json(observer, 'Accepted; status OnDeleting (or Deleted for a failed one)'),
             404: problem,
             410: problem,
+            429: problem,
+            ...denied,
           },
         },
       },
@@ -163,14 +193,42 @@ export function openApiDocument() {
             { name: 'name', in: 'query', schema: { type: 'string' } },
             ...listParams,
           ],
-          responses: { 200: json(page(service), 'A page of services'), 400: problem },
+          responses: { 200: json(page(service), 'A page of services'), 400: problem, ...denied },
         },
       },
       '/services/{id}': {
         get: {
           summary: 'One service: capacity, load, observers, last heartbeat',
           parameters: [idParam],
-          responses: { 200: json(service, 'The service'), 404: problem },
+          responses: { 200: json(service, 'The service'), 404: problem, ...denied },
+        },
+      },
+      '/tokens': {
+        post: {
+          summary: 'Create an API token (admin); its text is in this answer only',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: z.toJSONSchema(CreateTokenBody, { io: 'input' }) } },
+          },
+          responses: {
+            201: json({ ...token, properties: { ...token.properties, token: { type: 'string' } } }, 'The new token'),
+            400: problem,
+            ...denied,
+          },
+        },
+        get: {
+          summary: 'List API tokens (admin), without their text',
+          responses: {
+            200: json({ type: 'object', properties: { items: { type: 'array', items: token } } }, 'Every token'),
+            ...denied,
+          },
+        },
+      },
+      '/tokens/{id}': {
+        delete: {
+          summary: 'Revoke an API token (admin)',
+          parameters: [idParam],
+          responses: { 200: json(token, 'The revoked token'), 404: problem, ...denied },
         },
       },
     },

@@ -3,6 +3,8 @@ import type { Response } from 'express';
 /** An RFC 9457 problem type: a stable URN, its title, and its HTTP status. */
 export const PROBLEMS = {
   'invalid-request': { status: 400, title: 'The request is invalid' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'The token may not do this' },
   'not-found': { status: 404, title: 'Not found' },
   'name-in-use': { status: 409, title: 'An observer with this name exists' },
   gone: { status: 410, title: 'The observer is deleted' },
@@ -10,6 +12,8 @@ export const PROBLEMS = {
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
   'unknown-kind': { status: 422, title: 'Unknown kind' },
   'invalid-params': { status: 422, title: 'The params do not fit the kind' },
+  'quota-exceeded': { status: 422, title: 'The observer quota is reached' },
+  'rate-limited': { status: 429, title: 'Too many writes' },
   'no-service-for-pool': { status: 503, title: 'No service serves the pool' },
   'broker-unavailable': { status: 503, title: 'The broker is unavailable' },
   'broker-blocked': { status: 503, title: 'The broker blocks publishing (a resource alarm)' },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_POOL, KindName, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
 import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/statuses';
+import { ROLES } from '../tokens';
 
 export const CreateObserverBody = z.strictObject({
   name: ObserverName,
@@ -52,3 +53,13 @@ export const ListServicesQuery = z.strictObject({
 });
 
 export const IdParam = z.uuid();
+
+export const CreateTokenBody = z.strictObject({
+  /** Who or what holds the token: shown in lists and in 403 answers, never secret. */
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[\x20-\x7e]+$/, 'printable ASCII only'),
+  role: z.enum(ROLES),
+});
