@@ -29,6 +29,21 @@ describe('configuration', () => {
     ]);
   });
 
+  it('a bad secret is named, never shown: tokens by name, passwords inside URLs', async () => {
+    const secret = 'hunter2-hunter2';
+    const app = new AppProcess('config', MANAGER_MAIN, {
+      VIGIL_ADMIN_TOKEN: secret,
+      DATABASE_URL: `mysql://vigil:${secret}@db.invalid/vigil`,
+      AMQP_URL: `http://vigil:${secret}@broker.invalid`,
+    });
+    assert.equal((await app.exited).code, 1);
+    const output = app.lines.join('\n');
+    for (const variable of ['VIGIL_ADMIN_TOKEN', 'DATABASE_URL', 'AMQP_URL'])
+      assert.match(output, new RegExp(`${variable}:`));
+    assert.doesNotMatch(output, /hunter2/, output);
+    assert.match(output, /mysql:\/\/vigil:\*\*\*@db\.invalid/, 'a URL is shown with its password hidden');
+  });
+
   it('a kind module that exports no kind is refused at start', async () => {
     const app = new AppProcess('config', SERVICE_MAIN, { KIND_MODULES: 'node:path' });
     assert.equal((await app.exited).code, 1);

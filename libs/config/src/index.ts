@@ -23,9 +23,21 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
       const [variable = '(environment)', ...rest] = issue.path.map(String);
       const where = rest.length > 0 ? ` (item ${Number(rest[0]) + 1})` : '';
       const given = input[variable];
-      return `${variable}: ${issue.message}${where}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
+      return `${variable}: ${issue.message}${where}${given === undefined ? '' : ` (got ${shown(variable, given)})`}`;
     }),
   );
+}
+
+/** Variables whose values are secrets by their name: never printed, even when wrong. */
+const SECRET_NAME = /(TOKEN|PASSWORD|PASS|SECRET|KEY)$/;
+
+/**
+ * A bad value as a config error may show it: a secret by name is hidden, and so is the
+ * password part of anything that looks like a URL (AMQP_URL, DATABASE_URL).
+ */
+function shown(variable: string, value: string): string {
+  if (SECRET_NAME.test(variable)) return `a value of ${value.length} characters, not shown`;
+  return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#:@]*:)[^/?#@]*@/i, '$1***@'));
 }
 
 /** Environment helpers shared by every app. */
