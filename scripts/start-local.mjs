@@ -1,6 +1,7 @@
 // `npm start`: the whole system on this machine, without Docker. A manager and three observer
 // services against the local RabbitMQ and Postgres; Ctrl-C stops them gracefully.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -20,6 +21,10 @@ await admin.connect();
 const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
 if (rowCount === 0) await admin.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`);
 await admin.end();
+
+// The API wants a token. Without one given, this run makes its own and shows it once.
+const givenToken = process.env.VIGIL_ADMIN_TOKEN;
+const adminToken = givenToken || randomBytes(32).toString('hex');
 
 const children = [];
 function run(label, main, env) {
@@ -46,7 +51,7 @@ function stop(signal, code = 0) {
 process.on('SIGINT', () => stop('SIGTERM'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 
-run('manager', 'apps/manager/dist/main.js', { DATABASE_URL: databaseUrl, PORT: port });
+run('manager', 'apps/manager/dist/main.js', { DATABASE_URL: databaseUrl, PORT: port, VIGIL_ADMIN_TOKEN: adminToken });
 for (let i = 1; i <= services; i++) {
   run(`observer-service-${i}`, 'apps/observer-service/dist/main.js', {
     SERVICE_NAME: `local-${i}`,
@@ -57,5 +62,12 @@ console.error(
   `[vigil] manager and ${services} observer services starting; REST API at http://127.0.0.1:${port}/api/v1 ` +
     `(OpenAPI: /api/v1/openapi.json). Ctrl-C stops everything.`,
 );
+if (!givenToken) {
+  console.error(
+    `[vigil] admin token for this run (shown once; set VIGIL_ADMIN_TOKEN to choose your own):\n` +
+      `  export VIGIL_TOKEN=${adminToken}\n` +
+      `  curl -H "Authorization: Bearer $VIGIL_TOKEN" http://127.0.0.1:${port}/api/v1/observers`,
+  );
+}
 await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))));
 process.exit(exitCode);

@@ -19,7 +19,7 @@ describe('bad input', () => {
   async function post(body: unknown, contentType = 'application/json') {
     const response = await fetch(`${world.apiUrl}/observers`, {
       method: 'POST',
-      headers: { 'content-type': contentType },
+      headers: { 'content-type': contentType, authorization: `Bearer ${world.adminToken}` },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
     return {
@@ -213,7 +213,9 @@ describe('bad input', () => {
     assert.equal(ready.status, 'ready');
     assert.equal(ready.role, 'active', 'a lone manager is the active one');
     assert.match(ready.managerId, /\/\d+\//);
-    const metrics = await (await fetch(`${root}/metrics`)).text();
+    const metrics = await (
+      await fetch(`${root}/metrics`, { headers: { authorization: `Bearer ${world.adminToken}` } })
+    ).text();
     assert.match(metrics, /vigil_state_events_total\{type="service.born"\} \d+/);
     const openapi = (await world.api<{ openapi: string; paths: Record<string, unknown> }>('GET', '/openapi.json')).body;
     assert.equal(openapi.openapi, '3.1.0');

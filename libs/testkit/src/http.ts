@@ -13,8 +13,13 @@ export interface HttpResponse {
  */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One HTTP request with an optional JSON body (a string is sent as it is). */
-export function httpRequest(method: string, url: string, body?: unknown): Promise<HttpResponse> {
+/** One HTTP request with an optional JSON body (a string is sent as it is) and extra headers. */
+export function httpRequest(
+  method: string,
+  url: string,
+  body?: unknown,
+  extraHeaders: Record<string, string> = {},
+): Promise<HttpResponse> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -22,10 +27,12 @@ export function httpRequest(method: string, url: string, body?: unknown): Promis
       {
         method,
         agent,
-        headers:
-          payload === undefined
+        headers: {
+          ...(payload === undefined
             ? {}
-            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...extraHeaders,
+        },
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -43,4 +50,9 @@ export function httpRequest(method: string, url: string, body?: unknown): Promis
     request.on('error', reject);
     request.end(payload);
   });
+}
+
+/** The header that authenticates a request with `token`. */
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
 }

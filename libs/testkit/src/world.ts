@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { connect, type ChannelModel } from '@vigil/broker';
 import { brokerNames, type BrokerNames } from '@vigil/contracts';
 import { ObservationWatch } from './observations';
-import { httpRequest } from './http';
+import { bearer, httpRequest } from './http';
 import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './processes';
 import { waitFor } from './wait';
 
@@ -62,6 +62,8 @@ export class World {
   readonly prefix = `t${randomBytes(4).toString('hex')}`;
   readonly names: BrokerNames = brokerNames(this.prefix);
   readonly database = `vigil_${this.prefix}`;
+  /** The managers' VIGIL_ADMIN_TOKEN, which `api` sends unless told otherwise. */
+  readonly adminToken = randomBytes(32).toString('hex');
   readonly amqpUrl: string;
   readonly databaseUrl: string;
   readonly services: ServiceHandle[] = [];
@@ -97,6 +99,9 @@ export class World {
       DATABASE_URL: this.databaseUrl,
       PORT: '0',
       HOST: '127.0.0.1',
+      VIGIL_ADMIN_TOKEN: this.adminToken,
+      // Tests create hundreds of observers in a burst; the limit has a test of its own.
+      WRITE_RATE_LIMIT_PER_MINUTE: '0',
       ...env,
     });
     this.manager = manager;
@@ -149,14 +154,25 @@ export class World {
     return this.apiAt<T>(this.apiUrl, method, path, body);
   }
 
+  /** A request with `token` (none when null) rather than the admin token. */
+  async apiAs<T = Record<string, unknown>>(
+    token: string | null,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<ApiResponse<T>> {
+    return this.apiAt<T>(this.apiUrl, method, path, body, token);
+  }
+
   /** A request to the API at `apiUrl`: one of several managers of this world. */
   async apiAt<T = Record<string, unknown>>(
     apiUrl: string,
     method: string,
     path: string,
     body?: unknown,
+    token: string | null = this.adminToken,
   ): Promise<ApiResponse<T>> {
-    const response = await httpRequest(method, `${apiUrl}${path}`, body);
+    const response = await httpRequest(method, `${apiUrl}${path}`, body, token === null ? {} : bearer(token));
     return {
       status: response.status,
       contentType: response.headers['content-type'] ?? '',
@@ -167,7 +183,8 @@ export class World {
 
   /** The manager's Prometheus metrics, as text. */
   async metrics(): Promise<string> {
-    return (await httpRequest('GET', this.apiUrl.replace(/\/api\/v1$/, '/metrics'))).text;
+    return (await httpRequest('GET', this.apiUrl.replace(/\/api\/v1$/, '/metrics'), undefined, bearer(this.adminToken)))
+      .text;
   }
 
   /** Creates a ticker observer and returns its id. */
