@@ -31,7 +31,15 @@ export interface FuzzRequest {
   shape: string;
   /** `path` holds `{known}`, to be replaced by the id of an observer created earlier in the run. */
   knownId?: number;
+  /**
+   * Who the Authorization header (if any) says sent it: a token that may do everything, one that
+   * may only read, or nothing that authenticates. The header names tokens as `{admin}`, `{read}`
+   * and `{revoked}`, replaced by the run's tokens when sent.
+   */
+  auth: Auth;
 }
+
+type Auth = 'admin' | 'read' | 'none';
 
 export interface FuzzFailure {
   reason: string;
@@ -537,7 +545,19 @@ const byId: fc.Arbitrary<Draft> = fc
 
 /** Short segments only: several long ones would pass the 16 KB Node allows a request head. */
 const pathSegment = fc.oneof(
-  fc.constantFrom('observers', 'services', 'openapi.json', 'healthz', 'readyz', 'metrics', 'api', 'v1', 'v2', ''),
+  fc.constantFrom(
+    'observers',
+    'services',
+    'tokens',
+    'openapi.json',
+    'healthz',
+    'readyz',
+    'metrics',
+    'api',
+    'v1',
+    'v2',
+    '',
+  ),
   idSegment.map((id) => (id.known ? 'x' : id.segment)).filter((segment) => segment.length <= 200),
 );
 
@@ -563,6 +583,46 @@ const operational: fc.Arbitrary<Draft> = fc
   )
   .map(([path, method]) => ({ method, path, shape: `operational:${method.toLowerCase()}` }));
 
+/**
+ * The Authorization header: mostly the admin token, sometimes a read-only one, and sometimes
+ * something that must not authenticate (missing, another scheme, a token mangled or revoked).
+ */
+const authorization: fc.Arbitrary<{ auth: Auth; header?: string }> = fc.oneof(
+  { arbitrary: fc.constant({ auth: 'admin' as const, header: 'Bearer {admin}' }), weight: 20 },
+  {
+    arbitrary: fc
+      .constantFrom('bearer {admin}', 'BEARER {admin}', 'Bearer   {admin}', 'Bearer {admin} ')
+      .map((header) => ({ auth: 'admin' as const, header })),
+    weight: 1,
+  },
+  { arbitrary: fc.constant({ auth: 'read' as const, header: 'Bearer {read}' }), weight: 2 },
+  { arbitrary: fc.constant({ auth: 'none' as const }), weight: 2 },
+  {
+    arbitrary: fc
+      .oneof(
+        fc.constantFrom(
+          'Bearer',
+          'Bearer ',
+          'Basic dmlnaWw6dmlnaWw=',
+          'Token {admin}',
+          '{admin}',
+          'Bearer {admin}x',
+          'Bearer x{admin}',
+          'Bearer {admin} {admin}',
+          'Bearer {admin},Bearer {admin}',
+          'Bearer\t{admin}',
+          'Bearer {revoked}',
+          'Bearer vgl_',
+          `Bearer ${'a'.repeat(600)}`,
+          `Bearer ${'='.repeat(40)}`,
+        ),
+        fc.string({ maxLength: 80 }).map((text) => `Bearer ${text}`),
+      )
+      .map((header) => ({ auth: 'none' as const, header: header.replace(/[^\u0020-\u007e\t]/gu, '?') })),
+    weight: 3,
+  },
+);
+
 /** One request: what to send, and with which headers. */
 export const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
   .tuple(
@@ -576,9 +636,10 @@ export const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
     ),
     contentType,
     contentEncoding,
+    authorization,
   )
-  .map(([draft, type, encoding]) => {
-    const headers: Record<string, string> = {};
+  .map(([draft, type, encoding, { auth, header }]) => {
+    const headers: Record<string, string> = header === undefined ? {} : { authorization: header };
     if (draft.body !== undefined) {
       if (type !== undefined) headers['content-type'] = type;
       if (encoding !== undefined) headers['content-encoding'] = encoding;
@@ -587,7 +648,8 @@ export const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
       method: draft.method,
       path: draft.path,
       headers,
-      shape: draft.shape,
+      shape: auth === 'admin' ? draft.shape : `${draft.shape}:auth-${auth}`,
+      auth,
       ...(draft.body !== undefined ? { body: draft.body.text } : {}),
       ...(draft.knownId ? { knownId: 0 } : {}),
     };
@@ -645,6 +707,8 @@ function send(agent: http.Agent, base: URL, request: FuzzRequest, timeoutMs = 15
 }
 
 /** What is wrong with an answer, or undefined when it holds every property. */
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 function judge(request: FuzzRequest, answer: Answer): string | undefined {
   const { status } = answer;
   if (status < 100 || status > 599) return `status ${status}`;
@@ -661,6 +725,14 @@ function judge(request: FuzzRequest, answer: Answer): string | undefined {
     if (!problem) return 'problem body is not a JSON object';
     if (typeof problem.title !== 'string' || problem.title.length === 0) return 'problem without title';
     if (problem.status !== status) return 'problem status differs from the HTTP status';
+  }
+  const open = /^\/(healthz|readyz)(\?|$)/.test(request.path);
+  if (request.auth === 'none' && !open && status !== 401 && status !== 404) {
+    return `${status} without a token that authenticates`;
+  }
+  if (status === 401 && (request.auth !== 'none' || open)) return '401 for a request that authenticates';
+  if (request.auth === 'read' && WRITES.has(request.method) && status >= 200 && status < 300) {
+    return `${status} for a write with a read-only token`;
   }
   if (status >= 500) {
     const designed =
@@ -690,6 +762,20 @@ function routeOf(path: string): string {
   );
 }
 
+/** The tokens a run sends: the world's admin token, a read-only one, and one revoked before the run. */
+async function fuzzTokens(world: World): Promise<{ admin: string; read: string; revoked: string }> {
+  const create = async (name: string, role: string) => {
+    const answer = await world.api<{ id: string; token: string }>('POST', '/tokens', { name, role });
+    if (answer.status !== 201) throw new Error(`creating the fuzz run's ${role} token answered ${answer.status}`);
+    return answer.body;
+  };
+  const read = await create('fuzz-read', 'read');
+  const revoked = await create('fuzz-revoked', 'write');
+  const revoke = await world.api('DELETE', `/tokens/${revoked.id}`);
+  if (revoke.status !== 200) throw new Error(`revoking the fuzz run's token answered ${revoke.status}`);
+  return { admin: world.adminToken, read: read.token, revoked: revoked.token };
+}
+
 /**
  * Sends `runs` generated requests to the manager, a few at a time, and checks each answer. The
  * requests are drawn up front with `fc.sample` (seeded: the same seed sends the same requests)
@@ -702,6 +788,17 @@ export async function fuzzRest(world: World, options: FuzzRestOptions): Promise<
   if (!world.manager || !world.apiUrl) throw new Error('fuzzRest needs a running manager');
   const base = new URL(world.apiUrl);
   const requests = fc.sample(fuzzRequest, { numRuns: runs, seed });
+  const tokens = await fuzzTokens(world);
+  const withTokens = (headers: Record<string, string>): Record<string, string> =>
+    headers.authorization === undefined
+      ? headers
+      : {
+          ...headers,
+          authorization: headers.authorization.replace(
+            /\{(admin|read|revoked)\}/g,
+            (_, who: keyof typeof tokens) => tokens[who],
+          ),
+        };
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 
   const byStatus: Record<string, number> = {};
@@ -743,7 +840,7 @@ export async function fuzzRest(world: World, options: FuzzRestOptions): Promise<
   const worker = async () => {
     while (index < requests.length) {
       const generated = requests[index++]!;
-      let request = { ...generated, path: sendable(generated.path) };
+      let request = { ...generated, path: sendable(generated.path), headers: withTokens(generated.headers) };
       if (generated.knownId !== undefined) {
         const id = createdIds.length > 0 ? createdIds[nextKnown++ % createdIds.length]! : randomUUID();
         request = { ...request, path: request.path.replace('{known}', id) };
@@ -773,14 +870,19 @@ export async function fuzzRest(world: World, options: FuzzRestOptions): Promise<
     const answer = await send(agent, base, {
       method: 'DELETE',
       path: `${API}/observers/${id}`,
-      headers: {},
+      headers: { authorization: `Bearer ${tokens.admin}` },
+      auth: 'admin',
       shape: 'cleanup',
     }).catch(() => undefined);
     if (answer?.status === 202) cleanedUp++;
   }
-  const healthz = await send(agent, base, { method: 'GET', path: '/healthz', headers: {}, shape: 'healthz' }).catch(
-    () => undefined,
-  );
+  const healthz = await send(agent, base, {
+    method: 'GET',
+    path: '/healthz',
+    headers: {},
+    auth: 'none',
+    shape: 'healthz',
+  }).catch(() => undefined);
   agent.destroy();
 
   const managerErrors: Record<string, number> = {};
