@@ -21,6 +21,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY libs/backoff/package.json libs/backoff/
 COPY libs/contracts/package.json libs/contracts/
+COPY libs/egress/package.json libs/egress/
 COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
 COPY libs/broker/package.json libs/broker/
@@ -53,6 +54,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY libs/backoff/package.json libs/backoff/
 COPY libs/contracts/package.json libs/contracts/
+COPY libs/egress/package.json libs/egress/
 COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
 COPY libs/broker/package.json libs/broker/
@@ -67,6 +69,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY --from=build /app/libs/backoff/dist libs/backoff/dist
 COPY --from=build /app/libs/contracts/dist libs/contracts/dist
+COPY --from=build /app/libs/egress/dist libs/egress/dist
 COPY --from=build /app/libs/config/dist libs/config/dist
 COPY --from=build /app/libs/logging/dist libs/logging/dist
 COPY --from=build /app/libs/broker/dist libs/broker/dist

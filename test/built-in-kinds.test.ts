@@ -29,12 +29,17 @@ describe('built-in kinds and the service health file', () => {
   let service: ServiceHandle;
   let server: Server;
   let body = 'first';
+  let requests = 0;
   const healthFile = path.join(tmpdir(), `vigil-health-${process.pid}`);
 
   before(async () => {
-    server = createServer((_req, res) => res.end(body));
+    server = createServer((_req, res) => {
+      requests++;
+      res.end(body);
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    world = await World.create();
+    // The endpoint is on loopback, which http-poll refuses unless allowed (see http-poll-egress.test.ts).
+    world = await World.create({ env: { HTTP_POLL_ALLOW_CIDRS: '127.0.0.0/8,::1/128' } });
     await world.startManager();
     service = await world.startService('kinds-1', { HEALTH_FILE: healthFile });
   });
@@ -50,13 +55,13 @@ describe('built-in kinds and the service health file', () => {
       const created = await world.api('POST', '/observers', {
         name: 'watch',
         kind: 'http-poll',
-        params: { url, intervalMs: 100 },
+        params: { url, intervalMs: 1_000 },
       });
       assert.equal(created.status, 201);
       await waitFor('the first body', () => seen.length === 1);
       assert.deepEqual([seen[0]?.data.status, seen[0]?.data.body, seen[0]?.serviceId], [200, 'first', service.id]);
       // Several polls of the same body publish nothing new.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await waitFor('two more polls', () => requests >= 3);
       assert.equal(seen.length, 1);
       body = 'second';
       await waitFor('the changed body', () => seen.length === 2);

@@ -49,4 +49,12 @@ describe('configuration', () => {
     assert.equal((await app.exited).code, 1);
     assert.match(app.lines.join('\n'), /exports no kind/);
   });
+
+  it('both apps parse HTTP_POLL_ALLOW_CIDRS strictly and name the bad item', async () => {
+    for (const main of [SERVICE_MAIN, MANAGER_MAIN]) {
+      const app = new AppProcess('config', main, { HTTP_POLL_ALLOW_CIDRS: '127.0.0.0/8, 10.1.0.0/8' });
+      assert.equal((await app.exited).code, 1);
+      assert.match(app.lines.join('\n'), /HTTP_POLL_ALLOW_CIDRS: "10\.1\.0\.0\/8" has bits set past \/8 \(item 2\)/);
+    }
+  });
 });

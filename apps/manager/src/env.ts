@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonEnv, env, parseEnv } from '@vigil/config';
+import { parseCidr } from '@vigil/egress';
 
 const schema = z.object({
   ...commonEnv,
@@ -55,6 +56,8 @@ const schema = z.object({
    * ran there for long did not bring it down, whatever did.
    */
   CRASH_LOOP_RECENT_START_MS: env.integer({ min: 1 }).default(60_000),
+  /** Ranges a URL param (http-poll's url) may name by IP address although the egress policy refuses them. */
+  HTTP_POLL_ALLOW_CIDRS: env.list(env.parsed(parseCidr)).default([]),
 });
 
 export type ManagerEnv = z.infer<typeof schema>;

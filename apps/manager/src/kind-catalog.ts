@@ -1,7 +1,9 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020';
 import type { DataSource } from 'typeorm';
 import type { KindDescription } from '@vigil/contracts';
+import { EgressPolicy } from '@vigil/egress';
 import { sql } from './db/sql';
+import { addEgressKeyword } from './egress-keyword';
 
 export type KindCheck =
   | { ok: true }
@@ -22,16 +24,22 @@ export interface ParamError {
  * manager holds no observer code: it validates params against the JSON Schema a service sent.
  */
 export class KindCatalog {
-  private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
+  private readonly ajv: Ajv2020;
   private readonly validators = new Map<string, ValidateFunction>();
   /** Per pool: what its live services announced, and until when that answer is used. */
   private readonly cache = new Map<string, { until: number; rows: Promise<{ kinds: KindDescription[] }[]> }>();
 
-  /** `ttlMs`: how long one look at the services serves creates in the same pool. */
+  /**
+   * `egress`: the policy that URLs annotated for it are judged by (egress-keyword.ts). `ttlMs`:
+   * how long one look at the services serves creates in the same pool.
+   */
   constructor(
     private readonly db: DataSource,
+    egress = new EgressPolicy(),
     private readonly ttlMs = 1_000,
-  ) {}
+  ) {
+    this.ajv = addEgressKeyword(new Ajv2020({ allErrors: true, strict: false }), egress);
+  }
 
   async check(kind: string, pool: string, params: Record<string, unknown>): Promise<KindCheck> {
     const rows = await this.servicesOf(pool);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Backoff, pause } from '@vigil/backoff';
 import { ConfigError } from '@vigil/config';
+import { EgressPolicy } from '@vigil/egress';
 import { coerceError, createLogger, type Logger } from '@vigil/logging';
 import type { DataSource } from 'typeorm';
 import { ManagerBroker } from './broker';
@@ -143,7 +144,7 @@ async function run(): Promise<void> {
     observers: new Observers(
       db,
       broker,
-      new KindCatalog(db),
+      new KindCatalog(db, new EgressPolicy(env.HTTP_POLL_ALLOW_CIDRS)),
       log,
       {
         total: env.MAX_OBSERVERS,

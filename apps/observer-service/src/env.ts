@@ -2,6 +2,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { PoolName } from '@vigil/contracts';
 import { commonEnv, env, parseEnv } from '@vigil/config';
+import { parseCidr } from '@vigil/egress';
 
 const schema = z.object({
   ...commonEnv,
@@ -41,6 +42,8 @@ const schema = z.object({
         .filter((part) => part.length > 0),
     )
     .default([]),
+  /** Ranges http-poll may reach although the egress policy refuses them (README, "Built-in kinds"). */
+  HTTP_POLL_ALLOW_CIDRS: env.list(env.parsed(parseCidr)).default([]),
 });
 
 export type ServiceEnv = z.infer<typeof schema>;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '@vigil/config';
+import { EgressPolicy } from '@vigil/egress';
 import { createLogger } from '@vigil/logging';
 import { resolveCapacity } from './capacity';
 import { loadEnv } from './env';
@@ -31,7 +32,10 @@ async function run(): Promise<void> {
       resetAfterMs: env.RESTART_RESET_AFTER_MS,
     },
     cancelMemoryMs: env.CANCEL_MEMORY_MS,
-    kinds: new KindRegistry([...builtInKinds, ...loadKindModules(env.KIND_MODULES)]),
+    kinds: new KindRegistry([
+      ...builtInKinds(new EgressPolicy(env.HTTP_POLL_ALLOW_CIDRS)),
+      ...loadKindModules(env.KIND_MODULES),
+    ]),
     version,
     log,
   });

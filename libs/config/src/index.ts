@@ -63,6 +63,16 @@ export const env = {
           .filter((part) => part.length > 0),
       )
       .pipe(z.array(item).min(1, 'must list at least one value')),
+  /** A value `parse` turns into something else; what it throws is the problem reported. */
+  parsed: <T>(parse: (text: string) => T) =>
+    z.string().transform((text, ctx) => {
+      try {
+        return parse(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+        return z.NEVER;
+      }
+    }),
   amqpUrl: () => z.url({ protocol: /^amqps?$/, error: 'must be an amqp:// or amqps:// URL' }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
