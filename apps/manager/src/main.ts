@@ -70,6 +70,7 @@ async function run(): Promise<void> {
     },
   });
 
+  const catalog = new KindCatalog(db, log);
   const consumer = new StateConsumer({
     projector: new StateProjector((apply) => leadership.transaction(apply), crashLoop),
     onEffects: async (effects) => {
@@ -90,6 +91,7 @@ async function run(): Promise<void> {
     metrics,
     log,
     onBarrier: (barrierId) => barriers.get(barrierId)?.(),
+    onBorn: (born) => catalog.announce(born.serviceId, born.kinds),
   });
   /** Barriers on their way through the state queue, by id: what to call when each comes back. */
   const barriers = new Map<string, () => void>();
@@ -134,7 +136,7 @@ async function run(): Promise<void> {
   });
 
   const app = createApp({
-    observers: new Observers(db, broker, new KindCatalog(db), log),
+    observers: new Observers(db, broker, catalog, log),
     services: new Services(db),
     metrics,
     log,

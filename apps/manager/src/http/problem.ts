@@ -10,6 +10,7 @@ export const PROBLEMS = {
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
   'unknown-kind': { status: 422, title: 'Unknown kind' },
   'invalid-params': { status: 422, title: 'The params do not fit the kind' },
+  'schema-refused': { status: 422, title: "The kind's announced params schema was refused" },
   'no-service-for-pool': { status: 503, title: 'No service serves the pool' },
   'broker-unavailable': { status: 503, title: 'The broker is unavailable' },
   'broker-blocked': { status: 503, title: 'The broker blocks publishing (a resource alarm)' },
