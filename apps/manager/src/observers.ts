@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { Backoff, pause } from '@vigil/backoff';
 import { BrokerBlockedError } from '@vigil/broker';
-import type { JobMessage } from '@vigil/contracts';
+import { redactSecrets, type JobMessage, type SecretPath } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
 import type { ObserverStatus } from './db/statuses';
@@ -71,6 +71,8 @@ interface ObserverRecord {
   kind: string;
   pool: string;
   params: Record<string, unknown>;
+  /** Paths in `params` whose values no view shows. */
+  secret_params: SecretPath[];
   status: ObserverStatus;
   service_id: string | null;
   generation: number;
@@ -83,7 +85,7 @@ interface ObserverRecord {
 }
 
 const COLUMNS =
-  'id, name, kind, pool, params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
+  'id, name, kind, pool, params, secret_params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
   'created_at::text AS created_at_text';
 
 /** A create whose compensation failed (the database was away) retries it with these pauses. */
@@ -102,29 +104,33 @@ export class Observers {
    * New rows with their first timeline entry, many per statement; a name already in use among
    * the live observers (or earlier in the same batch) makes its row come back `false`.
    */
-  private readonly inserts = new Batched<CreateObserver & { id: string }, boolean>(async (rows) => {
-    const created = await sql<{ id: string }>(
-      this.db,
-      `WITH created AS (
-         INSERT INTO observers (id, name, kind, pool, params, status, unplaced_since)
-         SELECT id, name, kind, pool, params, 'Created', now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS i(id, name, kind, pool, params)
+  private readonly inserts = new Batched<CreateObserver & { id: string; secretPaths: SecretPath[] }, boolean>(
+    async (rows) => {
+      const created = await sql<{ id: string }>(
+        this.db,
+        `WITH created AS (
+         INSERT INTO observers (id, name, kind, pool, params, secret_params, status, unplaced_since)
+         SELECT id, name, kind, pool, params, secret_params, 'Created', now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
+              AS i(id, name, kind, pool, params, secret_params)
          ON CONFLICT (name) WHERE status <> 'Deleted' DO NOTHING
          RETURNING id),
        logged AS (INSERT INTO observer_events (observer_id, event, status, generation)
                   SELECT id, 'created', 'Created', 1 FROM created)
        SELECT id FROM created`,
-      [
-        rows.map((r) => r.id),
-        rows.map((r) => r.name),
-        rows.map((r) => r.kind),
-        rows.map((r) => r.pool),
-        rows.map((r) => JSON.stringify(r.params)),
-      ],
-    );
-    const ids = new Set(created.map((row) => row.id));
-    return rows.map((r) => ids.has(r.id));
-  });
+        [
+          rows.map((r) => r.id),
+          rows.map((r) => r.name),
+          rows.map((r) => r.kind),
+          rows.map((r) => r.pool),
+          rows.map((r) => JSON.stringify(r.params)),
+          rows.map((r) => JSON.stringify(r.secretPaths)),
+        ],
+      );
+      const ids = new Set(created.map((row) => row.id));
+      return rows.map((r) => ids.has(r.id));
+    },
+  );
 
   /**
    * Deletions with their timeline entries, many per statement; an observer that is not
@@ -165,7 +171,7 @@ export class Observers {
     const check = storable(input.params) ?? (await this.catalog.check(input.kind, input.pool, input.params));
     if (!check.ok) return { type: 'rejected', check };
     const id = randomUUID();
-    const inserted = await this.inserts.add({ id, ...input });
+    const inserted = await this.inserts.add({ id, ...input, secretPaths: check.secretPaths });
     if (!inserted) return { type: 'name-in-use', name: input.name };
     const job: JobMessage = {
       observerId: id,
@@ -193,6 +199,7 @@ export class Observers {
     const observer: ObserverView = {
       id,
       ...input,
+      params: redactSecrets(input.params, check.secretPaths),
       status: 'Created',
       serviceId: null,
       generation: 1,
@@ -321,7 +328,7 @@ function toView(row: ObserverRecord): ObserverView {
     name: row.name,
     kind: row.kind,
     pool: row.pool,
-    params: row.params,
+    params: redactSecrets(row.params, row.secret_params),
     status: row.status,
     serviceId: row.service_id,
     generation: row.generation,

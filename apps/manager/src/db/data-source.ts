@@ -3,13 +3,20 @@ import { Initial1764000000000 } from './migrations/1764000000000-initial';
 import { CrashLoops1764000000001 } from './migrations/1764000000001-crash-loops';
 import { ServiceMemory1764000000002 } from './migrations/1764000000002-service-memory';
 import { Generations1764000000003 } from './migrations/1764000000003-generations';
+import { SecretParams1764000000005 } from './migrations/1764000000005-secret-params';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
-    migrations: [Initial1764000000000, CrashLoops1764000000001, ServiceMemory1764000000002, Generations1764000000003],
+    migrations: [
+      Initial1764000000000,
+      CrashLoops1764000000001,
+      ServiceMemory1764000000002,
+      Generations1764000000003,
+      SecretParams1764000000005,
+    ],
     migrationsRun: true,
     synchronize: false,
     // pg pool: a failed connection is dropped and the next query opens a new one, so the
