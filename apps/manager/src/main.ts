@@ -77,6 +77,7 @@ async function run(): Promise<void> {
     },
   });
 
+  const catalog = new KindCatalog(db, log, new EgressPolicy(env.HTTP_POLL_ALLOW_CIDRS));
   const consumer = new StateConsumer({
     projector: new StateProjector((apply) => leadership.transaction(apply), crashLoop),
     onEffects: async (effects) => {
@@ -97,6 +98,7 @@ async function run(): Promise<void> {
     metrics,
     log,
     onBarrier: (barrierId) => barriers.get(barrierId)?.(),
+    onBorn: (born) => catalog.announce(born.serviceId, born.kinds),
   });
   /** Barriers on their way through the state queue, by id: what to call when each comes back. */
   const barriers = new Map<string, () => void>();
@@ -144,7 +146,7 @@ async function run(): Promise<void> {
     observers: new Observers(
       db,
       broker,
-      new KindCatalog(db, new EgressPolicy(env.HTTP_POLL_ALLOW_CIDRS)),
+      catalog,
       log,
       {
         total: env.MAX_OBSERVERS,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { Backoff, pause } from '@vigil/backoff';
 import { BrokerBlockedError } from '@vigil/broker';
-import type { JobMessage } from '@vigil/contracts';
+import { redactSecrets, type JobMessage, type SecretPath } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
 import type { ObserverStatus } from './db/statuses';
@@ -80,6 +80,8 @@ interface ObserverRecord {
   kind: string;
   pool: string;
   params: Record<string, unknown>;
+  /** Paths in `params` whose values no view shows. */
+  secret_params: SecretPath[];
   status: ObserverStatus;
   service_id: string | null;
   generation: number;
@@ -92,7 +94,7 @@ interface ObserverRecord {
 }
 
 const COLUMNS =
-  'id, name, kind, pool, params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
+  'id, name, kind, pool, params, secret_params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
   'created_at::text AS created_at_text';
 
 /** A create whose compensation failed (the database was away) retries it with these pauses. */
@@ -117,43 +119,47 @@ export class Observers {
    * allowed. One batch is written at a time, so the count read first is still true at the insert
    * (other managers' creates of the same moment aside).
    */
-  private readonly inserts = new Batched<CreateObserver & { id: string }, InsertOutcome>(async (rows) => {
-    const counts = await sql<{ pool: string; n: number }>(
-      this.db,
-      `SELECT pool, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY pool`,
-    );
-    const perPool = new Map(counts.map((c) => [c.pool, c.n]));
-    let total = counts.reduce((sum, c) => sum + c.n, 0);
-    const admitted = rows.filter((row) => {
-      const inPool = perPool.get(row.pool) ?? 0;
-      if (total >= this.quota.total || inPool >= this.quota.perPool) return false;
-      total += 1;
-      perPool.set(row.pool, inPool + 1);
-      return true;
-    });
-    const created = await sql<{ id: string }>(
-      this.db,
-      `WITH created AS (
-         INSERT INTO observers (id, name, kind, pool, params, status, unplaced_since)
-         SELECT id, name, kind, pool, params, 'Created', now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS i(id, name, kind, pool, params)
+  private readonly inserts = new Batched<CreateObserver & { id: string; secretPaths: SecretPath[] }, InsertOutcome>(
+    async (rows) => {
+      const counts = await sql<{ pool: string; n: number }>(
+        this.db,
+        `SELECT pool, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY pool`,
+      );
+      const perPool = new Map(counts.map((c) => [c.pool, c.n]));
+      let total = counts.reduce((sum, c) => sum + c.n, 0);
+      const admitted = rows.filter((row) => {
+        const inPool = perPool.get(row.pool) ?? 0;
+        if (total >= this.quota.total || inPool >= this.quota.perPool) return false;
+        total += 1;
+        perPool.set(row.pool, inPool + 1);
+        return true;
+      });
+      const created = await sql<{ id: string }>(
+        this.db,
+        `WITH created AS (
+         INSERT INTO observers (id, name, kind, pool, params, secret_params, status, unplaced_since)
+         SELECT id, name, kind, pool, params, secret_params, 'Created', now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
+              AS i(id, name, kind, pool, params, secret_params)
          ON CONFLICT (name) WHERE status <> 'Deleted' DO NOTHING
          RETURNING id),
        logged AS (INSERT INTO observer_events (observer_id, event, status, generation)
                   SELECT id, 'created', 'Created', 1 FROM created)
        SELECT id FROM created`,
-      [
-        admitted.map((r) => r.id),
-        admitted.map((r) => r.name),
-        admitted.map((r) => r.kind),
-        admitted.map((r) => r.pool),
-        admitted.map((r) => JSON.stringify(r.params)),
-      ],
-    );
-    const tried = new Set(admitted.map((row) => row.id));
-    const ids = new Set(created.map((row) => row.id));
-    return rows.map((r) => (ids.has(r.id) ? 'created' : tried.has(r.id) ? 'name-in-use' : 'quota-exceeded'));
-  });
+        [
+          admitted.map((r) => r.id),
+          admitted.map((r) => r.name),
+          admitted.map((r) => r.kind),
+          admitted.map((r) => r.pool),
+          admitted.map((r) => JSON.stringify(r.params)),
+          admitted.map((r) => JSON.stringify(r.secretPaths)),
+        ],
+      );
+      const tried = new Set(admitted.map((row) => row.id));
+      const ids = new Set(created.map((row) => row.id));
+      return rows.map((r) => (ids.has(r.id) ? 'created' : tried.has(r.id) ? 'name-in-use' : 'quota-exceeded'));
+    },
+  );
 
   /**
    * Deletions with their timeline entries, many per statement; an observer that is not
@@ -194,7 +200,7 @@ export class Observers {
     const check = storable(input.params) ?? (await this.catalog.check(input.kind, input.pool, input.params));
     if (!check.ok) return { type: 'rejected', check };
     const id = randomUUID();
-    const inserted = await this.inserts.add({ id, ...input });
+    const inserted = await this.inserts.add({ id, ...input, secretPaths: check.secretPaths });
     if (inserted === 'name-in-use') return { type: 'name-in-use', name: input.name };
     if (inserted === 'quota-exceeded') return { type: 'quota-exceeded', pool: input.pool, quota: this.quota };
     const job: JobMessage = {
@@ -223,6 +229,7 @@ export class Observers {
     const observer: ObserverView = {
       id,
       ...input,
+      params: redactSecrets(input.params, check.secretPaths),
       status: 'Created',
       serviceId: null,
       generation: 1,
@@ -360,7 +367,7 @@ function toView(row: ObserverRecord): ObserverView {
     name: row.name,
     kind: row.kind,
     pool: row.pool,
-    params: row.params,
+    params: redactSecrets(row.params, row.secret_params),
     status: row.status,
     serviceId: row.service_id,
     generation: row.generation,

@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { KindName, type KindDescription } from '@vigil/contracts';
+import { KindName, secretPaths, type KindDescription, type SecretPath } from '@vigil/contracts';
 import type { ObserverKind } from '@vigil/observer-sdk';
 
 /** The kinds this service can run, by name. */
 export class KindRegistry {
   private readonly kinds = new Map<string, ObserverKind>();
+  private readonly secrets = new Map<string, SecretPath[]>();
 
   constructor(kinds: Iterable<ObserverKind>) {
     for (const kind of kinds) this.add(kind);
@@ -15,23 +16,30 @@ export class KindRegistry {
     return this.kinds.get(name);
   }
 
+  /** Where the kind's params hold secrets (fields marked `writeOnly`, see `secret`). */
+  secretPaths(name: string): SecretPath[] {
+    return this.secrets.get(name) ?? [];
+  }
+
   names(): string[] {
     return [...this.kinds.keys()];
   }
 
   /** What the service announces in its birth, so the manager can validate params. */
   describe(): KindDescription[] {
-    return [...this.kinds.values()].map((kind) => ({
-      name: kind.name,
-      paramsSchema: z.toJSONSchema(kind.params, { io: 'input', unrepresentable: 'any' }),
-    }));
+    return [...this.kinds.values()].map((kind) => ({ name: kind.name, paramsSchema: paramsSchema(kind) }));
   }
 
   private add(kind: ObserverKind): void {
     if (!KindName.safeParse(kind.name).success) throw new Error(`invalid kind name ${JSON.stringify(kind.name)}`);
     if (this.kinds.has(kind.name)) throw new Error(`kind ${kind.name} is defined twice`);
     this.kinds.set(kind.name, kind);
+    this.secrets.set(kind.name, secretPaths(paramsSchema(kind)));
   }
+}
+
+function paramsSchema(kind: ObserverKind): Record<string, unknown> {
+  return z.toJSONSchema(kind.params, { io: 'input', unrepresentable: 'any' });
 }
 
 function isKind(value: unknown): value is ObserverKind {

@@ -1,5 +1,5 @@
 import { backoffDelay, type BackoffPolicy } from '@vigil/backoff';
-import { JobMessage, decodeMessage, type ReleaseReason } from '@vigil/contracts';
+import { JobMessage, decodeMessage, secretValues, type ReleaseReason } from '@vigil/contracts';
 import type { Logger } from '@vigil/logging';
 import type { ObserverKind, RestartPolicy } from '@vigil/observer-sdk';
 import { admit, type Admission, type HeldCopy } from './admission';
@@ -299,6 +299,7 @@ export class ObserverHost<D> {
       stopTimeoutMs: this.options.stopTimeoutMs,
       publish: (data) => this.publishFor(run, data),
       log: this.options.log,
+      secrets: secretValues(params, this.options.kinds.secretPaths(kind.name)),
     });
     hold.run = run;
     this.holds.set(job.observerId, hold);
@@ -327,7 +328,7 @@ export class ObserverHost<D> {
       log.error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
       // A lost job is redelivered elsewhere, where it gets its own retries.
       if (!hold.owns) return;
-      this.options.reports.failed(job, outcome.error.message, outcome.attempts);
+      this.options.reports.failed(job, run.scrub(outcome.error.message), outcome.attempts);
       this.drop(hold, 'dead-letter');
       return;
     }

@@ -1,7 +1,15 @@
 import { backoffDelay } from '@vigil/backoff';
 import type { JobMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
-import { fencingToken, sleep, type ObserverContext, type ObserverKind, type RestartPolicy } from '@vigil/observer-sdk';
+import {
+  fencingToken,
+  sleep,
+  type KindLogger,
+  type ObserverContext,
+  type ObserverKind,
+  type RestartPolicy,
+} from '@vigil/observer-sdk';
+import { scrubText, scrubbingLogger } from './secret-scrub';
 
 /**
  * Why a running observer was asked to stop. `quarantined`: cancelled for a crash loop;
@@ -23,6 +31,8 @@ export interface ObserverRunOptions {
   publish: (data: unknown) => boolean;
   /** The service's logger; the run binds the observer's fields to it when it first logs. */
   log: Logger;
+  /** The values of its secret params (longest first): scrubbed from its logs and its failure. */
+  secrets?: readonly string[];
 }
 
 /** The fields every log line about an observer carries. */
@@ -73,7 +83,7 @@ class RunContext implements ObserverContext<unknown> {
     return this.run.publish;
   }
 
-  get log(): Logger {
+  get log(): KindLogger {
     return this.run.log;
   }
 }
@@ -91,8 +101,10 @@ export class ObserverRun {
   private readonly policy: RestartPolicy;
   private readonly stopTimeoutMs: number;
   private readonly serviceLog: Logger;
+  /** Undefined when it has none: most observers do not, and thousands of them run. */
+  private readonly secrets: readonly string[] | undefined;
   /** Made on first use: a child logger costs about 600 bytes, and most observers never log. */
-  private childLog: Logger | undefined;
+  private childLog: KindLogger | undefined;
   private readonly controller = new AbortController();
   private cause: StopCause | undefined;
   private result: Promise<RunOutcome> | undefined;
@@ -107,11 +119,20 @@ export class ObserverRun {
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.publish = options.publish;
     this.serviceLog = options.log;
+    this.secrets = options.secrets?.length ? options.secrets : undefined;
   }
 
-  /** The service's logger bound to this observer. */
-  get log(): Logger {
-    return (this.childLog ??= this.serviceLog.child(observerBindings(this.job)));
+  /** The service's logger bound to this observer (and scrubbing its secrets). */
+  get log(): KindLogger {
+    if (this.childLog) return this.childLog;
+    const child = this.serviceLog.child(observerBindings(this.job));
+    this.childLog = this.secrets ? scrubbingLogger(child, this.secrets) : child;
+    return this.childLog;
+  }
+
+  /** `text` without this observer's secret params in it. */
+  scrub(text: string): string {
+    return this.secrets ? scrubText(text, this.secrets) : text;
   }
 
   /**

@@ -5,3 +5,4 @@ export * from './control';
 export * from './observations';
 export * from './state-events';
 export * from './decode';
+export * from './secret-params';

@@ -81,6 +81,15 @@ export function defineKind<S extends z.ZodType>(kind: ObserverKind<S>): Observer
   return kind;
 }
 
+/**
+ * Marks a params field secret (JSON Schema's `writeOnly`): the manager shows its value as "***"
+ * in every answer and the service keeps it out of its logs, while `run` gets it as given. It is
+ * still stored and sent in plain text (README, "Secret params").
+ */
+export function secret<T extends z.ZodType>(schema: T): T {
+  return schema.meta({ writeOnly: true });
+}
+
 /** Resolves when `signal` fires (at once if it already has). */
 export function untilAborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();

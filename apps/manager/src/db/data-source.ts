@@ -4,6 +4,7 @@ import { CrashLoops1764000000001 } from './migrations/1764000000001-crash-loops'
 import { ServiceMemory1764000000002 } from './migrations/1764000000002-service-memory';
 import { Generations1764000000003 } from './migrations/1764000000003-generations';
 import { Tokens1764000000004 } from './migrations/1764000000004-tokens';
+import { SecretParams1764000000005 } from './migrations/1764000000005-secret-params';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -16,6 +17,7 @@ export function createDataSource(url: string): DataSource {
       ServiceMemory1764000000002,
       Generations1764000000003,
       Tokens1764000000004,
+      SecretParams1764000000005,
     ],
     migrationsRun: true,
     synchronize: false,

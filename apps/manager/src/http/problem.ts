@@ -14,6 +14,7 @@ export const PROBLEMS = {
   'invalid-params': { status: 422, title: 'The params do not fit the kind' },
   'quota-exceeded': { status: 422, title: 'The observer quota is reached' },
   'rate-limited': { status: 429, title: 'Too many writes' },
+  'schema-refused': { status: 422, title: "The kind's announced params schema was refused" },
   'no-service-for-pool': { status: 503, title: 'No service serves the pool' },
   'broker-unavailable': { status: 503, title: 'The broker is unavailable' },
   'broker-blocked': { status: 503, title: 'The broker blocks publishing (a resource alarm)' },

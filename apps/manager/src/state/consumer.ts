@@ -1,5 +1,5 @@
 import { Backoff, pause } from '@vigil/backoff';
-import { StateEvent, decodeMessage } from '@vigil/contracts';
+import { StateEvent, decodeMessage, type StateEventOf } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { StateDelivery } from '../broker';
 import { isDatabaseUnavailable } from '../db/errors';
@@ -16,6 +16,8 @@ export interface StateConsumerOptions {
   log: Logger;
   /** A barrier of the manager's came back: everything queued before it is applied. */
   onBarrier: (barrierId: string) => void;
+  /** A service's birth was applied (its kinds are usable for creates). Must not block. */
+  onBorn?: (event: StateEventOf<'service.born'>) => void;
 }
 
 const RETRY_BACKOFF = { initialDelayMs: 200, maxDelayMs: 5_000 };
@@ -195,6 +197,7 @@ export class StateConsumer {
       metrics.stateEvents.inc({ type }, weight(event));
       settle(() => delivery.ack(), log);
       if (event.type === 'manager.barrier') this.options.onBarrier(event.barrierId);
+      if (event.type === 'service.born') this.options.onBorn?.(event);
     }
   }
 }
