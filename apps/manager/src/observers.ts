@@ -97,6 +97,9 @@ const COLUMNS =
   'id, name, kind, pool, params, secret_params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
   'created_at::text AS created_at_text';
 
+/** The live count is read again at least this often, to see other managers' creates. */
+const LIVE_COUNT_MAX_AGE_MS = 10_000;
+
 /** A create whose compensation failed (the database was away) retries it with these pauses. */
 const COMPENSATION_BACKOFF = { initialDelayMs: 500, maxDelayMs: 10_000 };
 
@@ -116,24 +119,13 @@ export class Observers {
    * New rows with their first timeline entry, many per statement. A row comes back
    * `name-in-use` when its name is taken among the live observers (or earlier in the same
    * batch), and `quota-exceeded` when its pool or the whole system holds the most observers
-   * allowed. One batch is written at a time, so the count read first is still true at the insert
-   * (other managers' creates of the same moment aside).
+   * allowed. One batch is written at a time, so the quota holds for this manager's creates;
+   * several managers creating at the same moment may pass it by a batch.
    */
   private readonly inserts = new Batched<CreateObserver & { id: string; secretPaths: SecretPath[] }, InsertOutcome>(
     async (rows) => {
-      const counts = await sql<{ pool: string; n: number }>(
-        this.db,
-        `SELECT pool, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY pool`,
-      );
-      const perPool = new Map(counts.map((c) => [c.pool, c.n]));
-      let total = counts.reduce((sum, c) => sum + c.n, 0);
-      const admitted = rows.filter((row) => {
-        const inPool = perPool.get(row.pool) ?? 0;
-        if (total >= this.quota.total || inPool >= this.quota.perPool) return false;
-        total += 1;
-        perPool.set(row.pool, inPool + 1);
-        return true;
-      });
+      const admitted: typeof rows = [];
+      for (const row of rows) if (await this.quotaAdmits(row.pool)) admitted.push(row);
       const created = await sql<{ id: string }>(
         this.db,
         `WITH created AS (
@@ -185,6 +177,37 @@ export class Observers {
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id.toLowerCase()));
   });
+
+  /** Observers not Deleted, per pool, as last counted plus those admitted since. */
+  private live: { countedAt: number; perPool: Map<string, number>; total: number } | undefined;
+
+  /**
+   * Whether one more observer fits `pool`'s quota; counts it if so. Counting every observer for
+   * each batch would cost a scan per batch; instead the count is read now and then and kept up by
+   * this manager's own creates. Deletions make it too high, never too low, so a create it would
+   * refuse is judged again on a fresh count first.
+   */
+  private async quotaAdmits(pool: string): Promise<boolean> {
+    const fits = (live: NonNullable<typeof this.live>) =>
+      live.total < this.quota.total && (live.perPool.get(pool) ?? 0) < this.quota.perPool;
+    let live = this.live;
+    if (!live || Date.now() - live.countedAt > LIVE_COUNT_MAX_AGE_MS || !fits(live)) {
+      const counts = await sql<{ pool: string; n: number }>(
+        this.db,
+        `SELECT pool, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY pool`,
+      );
+      live = {
+        countedAt: Date.now(),
+        perPool: new Map(counts.map((c) => [c.pool, c.n])),
+        total: counts.reduce((sum, c) => sum + c.n, 0),
+      };
+      this.live = live;
+    }
+    if (!fits(live)) return false;
+    live.total += 1;
+    live.perPool.set(pool, (live.perPool.get(pool) ?? 0) + 1);
+    return true;
+  }
 
   private readonly publishedMarks = new Batched<string, void>(async (ids) => {
     await sql(this.db, `UPDATE observers SET job_published = true WHERE id = ANY($1::uuid[])`, [ids]);
