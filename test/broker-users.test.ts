@@ -1,6 +1,7 @@
 /**
- * The container deployment's broker users, on a real broker: a private node imports at boot the
- * definitions deploy/rabbitmq/definitions.mjs renders, as the compose broker does. The manager and
+ * The container deployment's broker users, on a real broker: a private node imports at boot, with
+ * deploy/rabbitmq/definitions.conf, the definitions deploy/rabbitmq/definitions.mjs renders, as
+ * the compose broker does. The manager and
  * an observer service run as their own users and an observer runs; each user is then refused
  * what belongs to another prefix, and the default guest user does not exist.
  */
@@ -56,9 +57,13 @@ describe('broker users of the container deployment', { timeout: 180_000 }, () =>
       },
     });
     definitions = JSON.parse(await readFile(file, 'utf8')) as Definitions;
-    rabbit = await startPrivateRabbit({
-      extraConfig: ['definitions.import_backend = local_filesystem', `definitions.local.path = ${file}`],
-    });
+    // The shipped definitions.conf, pointed at this file.
+    const conf = (await readFile(path.join(__dirname, '..', 'deploy', 'rabbitmq', 'definitions.conf'), 'utf8'))
+      .split('\n')
+      .filter((line) => /^\s*[a-z]/.test(line))
+      .map((line) => (line.startsWith('definitions.local.path') ? `definitions.local.path = ${file}` : line));
+    assert.ok(conf.some((line) => line.startsWith('definitions.local.path')));
+    rabbit = await startPrivateRabbit({ extraConfig: conf });
     world = await World.create({ amqpUrl: urlOf(users.admin), prefix });
   });
   after(async () => {

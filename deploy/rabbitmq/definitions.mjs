@@ -80,8 +80,8 @@ function renderDefinitions(env) {
   const names = new Set(users.map((user) => user.name));
   if (names.size !== users.length)
     throw new Error('the admin, manager and service users must be three different users');
-  // RabbitMQ lets guest in from localhost only: the apps, in other containers, would be refused.
-  if (names.has('guest')) throw new Error('guest cannot be used: it may only connect from localhost');
+  // The broker lets guest in from its own host only (definitions.conf): the apps would be refused.
+  if (names.has('guest')) throw new Error('guest cannot be used: it may only connect from inside the broker container');
 
   return {
     vhosts: [{ name: '/' }],
