@@ -9,7 +9,7 @@
 //
 // The file holds salted password hashes, never a password. Why a file rendered at each start
 // rather than users created once: a boot-time import updates existing users, so a password
-// changed in .env takes effect on the next `docker compose up`, and a data volume created by an
+// changed in .env takes effect when the broker next boots, and a data volume created by an
 // older version gets the users too. rabbitmq.conf cannot do either (its default_users are
 // created on an empty database only), and rabbitmqctl from another container would need the
 // node's Erlang cookie.
