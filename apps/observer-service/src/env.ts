@@ -8,7 +8,7 @@ const schema = z.object({
   ...commonEnv,
   /** Stable name of this service (one per container); a restart keeps it, the id changes. */
   SERVICE_NAME: z.string().min(1).max(200).default(os.hostname()),
-  /** Observers run at once = AMQP prefetch; `auto` derives it from cores and free memory. */
+  /** Observers run at once = AMQP prefetch; `auto` derives it from cores and the memory left (free, or under a container limit). */
   CAPACITY: z
     .union([z.literal('auto'), env.integer({ min: 1, max: 65_535 })], {
       error: 'must be "auto" or a whole number from 1 to 65535',

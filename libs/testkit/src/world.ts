@@ -37,6 +37,8 @@ export interface WorldOptions {
   postgresUrl?: string;
   /** Extra environment for every app of this world (e.g. QUEUE_TYPE). */
   env?: Record<string, string>;
+  /** The broker prefix, when the broker was set up for one (e.g. users limited to it); random by default. */
+  prefix?: string;
   /** Observations the world's watch takes, by routing key (`<kind>.<observerId>`); all by default. */
   watchKeys?: readonly string[];
 }
@@ -59,9 +61,9 @@ export interface ServiceHandle {
  * processes, and an outside view of what runs where. Everything is removed by `close()`.
  */
 export class World {
-  readonly prefix = `t${randomBytes(4).toString('hex')}`;
-  readonly names: BrokerNames = brokerNames(this.prefix);
-  readonly database = `vigil_${this.prefix}`;
+  readonly prefix: string;
+  readonly names: BrokerNames;
+  readonly database: string;
   /** The managers' VIGIL_ADMIN_TOKEN, which `api` sends unless told otherwise. */
   readonly adminToken = randomBytes(32).toString('hex');
   readonly amqpUrl: string;
@@ -75,6 +77,9 @@ export class World {
 
   private constructor(options: WorldOptions) {
     this.extraEnv = options.env ?? {};
+    this.prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
+    this.names = brokerNames(this.prefix);
+    this.database = `vigil_${this.prefix}`;
     this.amqpUrl = options.amqpUrl ?? SHARED_AMQP_URL;
     this.postgresUrl = options.postgresUrl ?? SHARED_POSTGRES_URL;
     const url = new URL(this.postgresUrl);
