@@ -32,6 +32,9 @@ function run(label, main, env) {
     cwd: root,
     env: { ...process.env, AMQP_URL, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
+    // A group of its own: Ctrl-C reaches this launcher only, which stops each app once. Were the
+    // apps in the terminal's group too, each would get the signal twice and exit at once.
+    detached: true,
   });
   child.on('exit', (code, signal) => {
     console.error(`[vigil] ${label} exited (${signal ?? code})`);
