@@ -40,17 +40,30 @@ describe('observer service: what becomes of a delivered job', () => {
   });
 
   it('never runs two generations: older than held is dropped, newer supersedes, equal is a duplicate', () => {
-    const held = { generation: 2, live: true, state: 'running' } as const;
+    const held = { generation: 2, live: true, state: 'running', sameRun: false } as const;
     assert.deepEqual(admit(input({ generation: 1, held })), { action: 'drop', why: 'stale' });
     assert.deepEqual(admit(input({ generation: 2, held })), { action: 'drop', why: 'duplicate' });
     assert.deepEqual(admit(input({ generation: 3, held })), { action: 'supersede' });
   });
 
+  it('adopts a newer generation of the same run in place, only while that run is running', () => {
+    const running = { generation: 2, live: true, state: 'running', sameRun: true } as const;
+    assert.deepEqual(admit(input({ generation: 3, held: running })), { action: 'adopt' });
+    assert.deepEqual(admit(input({ generation: 3, held: { ...running, state: 'parked' } })), { action: 'supersede' });
+    assert.deepEqual(admit(input({ generation: 3, held: { ...running, state: 'stopping' } })), { action: 'wait' });
+    assert.deepEqual(admit(input({ generation: 3, held: { ...running, live: false } })), { action: 'wait' });
+  });
+
   it('waits for a copy still ending after a lost connection, even of the same generation', () => {
-    assert.deepEqual(admit(input({ held: { generation: 1, live: false, state: 'stopping' } })), { action: 'wait' });
-    assert.deepEqual(admit(input({ generation: 2, held: { generation: 1, live: true, state: 'stopping' } })), {
+    assert.deepEqual(admit(input({ held: { generation: 1, live: false, state: 'stopping', sameRun: true } })), {
       action: 'wait',
     });
+    assert.deepEqual(
+      admit(input({ generation: 2, held: { generation: 1, live: true, state: 'stopping', sameRun: true } })),
+      {
+        action: 'wait',
+      },
+    );
   });
 
   it('parks a job of a kind it lacks, and rejects params that can never run', () => {

@@ -62,6 +62,32 @@ describe('exactly one run', { timeout: 180_000 }, () => {
     await Promise.all([a.process.kill(), b.process.kill()]);
   });
 
+  it('a newer generation delivered to the service running it is adopted in place: no restart, no gap', async () => {
+    const a = await world.startService('adopt-a', { CAPACITY: '2' });
+    const id = await world.createTicker('adopt');
+    await world.waitForStatus(id, 'Processing', a.id);
+    await waitFor('a few ticks', () => (world.watch.runsOf(id)[0]?.lastSeq ?? 0) >= 3);
+
+    // Generation 2 of the same run, as a rotation would publish it; a is the only service.
+    await world.publishRaw(world.names.jobsQueue('default'), encodeMessage(tickerJob(id, 'adopt', 2)));
+    const observer = await waitFor('the manager to record generation 2 on a', async () => {
+      const now = await world.observer(id);
+      return now.generation === 2 && now.serviceId === a.id ? now : undefined;
+    });
+    assert.match(JSON.stringify(observer.timeline), /generation 2 replaced 1 here/);
+    const lastSeq = world.watch.runsOf(id)[0]!.lastSeq;
+    await waitFor('more ticks', () => world.watch.runsOf(id)[0]!.lastSeq >= lastSeq + 3);
+    assert.equal(world.watch.runsOf(id).length, 1, 'one run all along: the ticker never counted from 0 again');
+    assert.equal(a.process.logged('adopted in place').length, 1);
+    assert.equal(a.process.logged('observer stopped').length, 0);
+    assert.equal((await world.queueCounts(world.names.jobsQueue('default'))).messageCount, 0, 'nothing handed back');
+    assert.equal((await world.service(a.id)).running, 1);
+
+    await world.api('DELETE', `/observers/${id}`);
+    await world.waitForStatus(id, 'Deleted');
+    await a.process.kill();
+  });
+
   it('a purged jobs queue: every observer runs again within LOST_AFTER_MS + 2 s, at generation 2', async (t) => {
     const names = ['purge-a', 'purge-b'];
     const [a, b] = [await world.startService(names[0]!), await world.startService(names[1]!)];

@@ -109,8 +109,8 @@ function setUp(stopMs = 100) {
     log: createLogger({ level: 'silent', base: {} }),
   });
   const observerId = randomUUID();
-  const job = (generation = 1, kindName = 'lingering'): Buffer =>
-    encodeMessage({ observerId, name: 'x', kind: kindName, pool: 'default', params: {}, generation });
+  const job = (generation = 1, kindName = 'lingering', params: Record<string, unknown> = {}): Buffer =>
+    encodeMessage({ observerId, name: 'x', kind: kindName, pool: 'default', params, generation });
   return { host, transport, reports, live, observerId, job };
 }
 
@@ -154,19 +154,80 @@ describe('observer service core: races, without a broker', () => {
     assert.equal(transport.how(redelivered), 'requeue');
   });
 
-  it('a newer generation supersedes the copy here: the old one ends and is acked, then the new one starts', async () => {
+  it('a newer generation with other params supersedes the copy here: the old one ends and is acked, then the new one starts', async () => {
     const { host, transport, reports, live, job } = setUp();
     const connection: Connection = { alive: true };
     const older = transport.deliver(connection);
     host.deliver(older, job(1));
     const newer = transport.deliver(connection);
-    host.deliver(newer, job(2));
+    host.deliver(newer, job(2, 'lingering', { changed: true }));
 
     await waitFor('the newer generation to start', () => reports.starts.length === 2);
     assert.equal(live.most, 1, 'never two generations running at once');
     assert.equal(transport.how(older), 'ack');
     assert.deepEqual(host.running().generations, [2]);
     assert.equal(transport.how(newer), undefined, 'the newer job stays held');
+  });
+
+  it('a newer generation of the same run is adopted in place: no restart, the older job acked, the start reported', async () => {
+    const seen: { generation: number; fencingToken: string }[] = [];
+    let runs = 0;
+    const kind = defineKind({
+      name: 'fenced',
+      params: z.object({ every: z.number(), label: z.string() }),
+      async run(ctx) {
+        runs++;
+        // Read at each side effect, never kept from the start: a rotation moves it up mid-run.
+        while (!ctx.signal.aborted) {
+          seen.push({ generation: ctx.generation, fencingToken: ctx.fencingToken });
+          await delay(10);
+        }
+      },
+    });
+    const transport = new FakeTransport();
+    const reports = new Reports();
+    const host = new ObserverHost<Delivery>({
+      kinds: new KindRegistry([kind]),
+      restartPolicy: { maxRestarts: 0, initialDelayMs: 10, maxDelayMs: 10, resetAfterMs: 1_000 },
+      stopTimeoutMs: 2_000,
+      noteMemoryMs: 60_000,
+      fullAt: undefined,
+      parkBackoff: { initialDelayMs: 50, maxDelayMs: 50 },
+      transport,
+      reports,
+      publish: () => true,
+      ended: () => undefined,
+      log: createLogger({ level: 'silent', base: {} }),
+    });
+    const observerId = randomUUID();
+    const job = (generation: number, params: Record<string, unknown>) =>
+      encodeMessage({ observerId, name: 'x', kind: 'fenced', pool: 'default', params, generation });
+    const connection: Connection = { alive: true };
+    const older = transport.deliver(connection);
+    host.deliver(older, job(1, { every: 10, label: 'a' }));
+    await waitFor('the first generation to run', () => seen.length > 0);
+
+    const newer = transport.deliver(connection);
+    // Same params, keys in another order: a republished job's params come back from jsonb.
+    host.deliver(newer, job(2, { label: 'a', every: 10 }));
+    await waitFor('the run to go on as generation 2', () => seen.at(-1)?.generation === 2);
+
+    assert.equal(runs, 1, 'the run was not restarted');
+    assert.equal(transport.how(older), 'ack');
+    assert.equal(transport.how(newer), undefined, 'the newer job stays held');
+    assert.equal(host.held, 1);
+    assert.deepEqual(host.running().generations, [2]);
+    assert.deepEqual(
+      reports.starts.map((s) => s.generation),
+      [1, 2],
+    );
+    assert.ok(seen.at(-1)!.fencingToken > seen[0]!.fencingToken, 'the fencing token moved up with it');
+
+    host.release(observerId, 1, 'stale-generation');
+    await delay(30);
+    assert.equal(host.running().ids.length, 1, 'a release of the older generation leaves the run alone');
+    await host.stop();
+    assert.equal(transport.how(newer), 'requeue');
   });
 
   it('an older generation than the one running is acked and dropped', () => {

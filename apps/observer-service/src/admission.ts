@@ -7,6 +7,8 @@ export interface HeldCopy {
   readonly live: boolean;
   /** Running, waiting for an older copy to end, or parked for want of a kind. */
   readonly state: 'running' | 'stopping' | 'waiting' | 'parked';
+  /** Of the same kind and with the same params as the job delivered now. */
+  readonly sameRun: boolean;
 }
 
 export interface AdmissionInput {
@@ -28,6 +30,11 @@ export type Admission =
   | { action: 'start' }
   /** An older or lost copy of it is still ending here: admit the job again once it has. */
   | { action: 'wait' }
+  /**
+   * It is newer than the copy running here and asks for the same run: the run carries on as this
+   * generation, and the older job is acked (a rotation, or a move that came back here).
+   */
+  | { action: 'adopt' }
   /** It is newer than the copy held here: that copy ends (its job acked), then this one is admitted again. */
   | { action: 'supersede' }
   /** Ack it and drop it: this generation runs here already, or a newer one does or was announced. */
@@ -44,7 +51,8 @@ export type Admission =
 /**
  * The admission decision for a delivered job, from what the service holds and has been told.
  * A service never runs two generations of one observer: an older job than the generation it
- * holds or was told about is dropped, a newer one replaces the copy it holds.
+ * holds or was told about is dropped, a newer one replaces the copy it holds (or, asking for the
+ * same run, is adopted by it without a restart).
  */
 export function admit(input: AdmissionInput): Admission {
   const { generation, note, held } = input;
@@ -57,6 +65,7 @@ export function admit(input: AdmissionInput): Admission {
     if (!held.live) return { action: 'wait' };
     if (generation === held.generation) return { action: 'drop', why: 'duplicate' };
     if (held.state === 'stopping') return { action: 'wait' };
+    if (held.state === 'running' && held.sameRun) return { action: 'adopt' };
     return { action: 'supersede' };
   }
   if (input.full) return { action: 'requeue', why: 'full' };

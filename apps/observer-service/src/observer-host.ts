@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { backoffDelay, type BackoffPolicy } from '@vigil/backoff';
 import { JobMessage, decodeMessage, secretValues, type ReleaseReason } from '@vigil/contracts';
 import type { Logger } from '@vigil/logging';
@@ -57,8 +58,9 @@ export interface ObserverHostOptions<D> {
 
 /** A job this service holds: running, waiting for an older copy of it to end, or parked. */
 interface Hold<D> {
-  readonly job: JobMessage;
-  readonly delivery: D;
+  /** Both change when a newer generation of the same run is adopted. */
+  job: JobMessage;
+  delivery: D;
   run?: ObserverRun;
   /** Waiting for this to end (an older or lost copy) before it is admitted again. */
   after?: Promise<unknown>;
@@ -213,7 +215,7 @@ export class ObserverHost<D> {
       generation: job.generation,
       stopping: this.stopping,
       note: this.notes.get(job.observerId),
-      held: current && current !== hold ? this.describe(current) : undefined,
+      held: current && current !== hold ? this.describe(current, job) : undefined,
       full: this.options.fullAt !== undefined && this.heldCount > this.options.fullAt,
       kindKnown: kind !== undefined,
       paramsError: params && !params.success ? params.error.message : undefined,
@@ -236,6 +238,9 @@ export class ObserverHost<D> {
         return;
       case 'wait':
         this.waitFor(hold, current!);
+        return;
+      case 'adopt':
+        this.adopt(current!, hold);
         return;
       case 'supersede':
         log().info({ older: current!.job.generation }, 'a newer generation was delivered; it replaces the copy here');
@@ -266,9 +271,35 @@ export class ObserverHost<D> {
     }
   }
 
-  private describe(hold: Hold<D>): HeldCopy {
+  private describe(hold: Hold<D>, delivered: JobMessage): HeldCopy {
     const state = hold.run ? (hold.run.stopCause ? 'stopping' : 'running') : hold.parked ? 'parked' : 'waiting';
-    return { generation: hold.job.generation, live: this.options.transport.isLive(hold.delivery), state };
+    return {
+      generation: hold.job.generation,
+      live: this.options.transport.isLive(hold.delivery),
+      state,
+      // Key order may differ (a republished job's params come from Postgres' jsonb).
+      sameRun: hold.job.kind === delivered.kind && isDeepStrictEqual(hold.job.params, delivered.params),
+    };
+  }
+
+  /**
+   * `newer` asks for the run `current` already has: the run goes on as the newer generation
+   * (its fencing token moves up with it), the older job is acked, and the start of the newer
+   * generation is reported, so the manager records it here without a gap or a second copy.
+   */
+  private adopt(current: Hold<D>, newer: Hold<D>): void {
+    const older = current.job.generation;
+    this.options.transport.settle(current.delivery, 'ack');
+    current.job = newer.job;
+    current.delivery = newer.delivery;
+    current.run!.adopt(newer.job);
+    this.setHeld(this.heldCount - 1);
+    const redelivered = this.options.transport.wasRedelivered(newer.delivery);
+    this.options.log.info(
+      { ...observerBindings(newer.job), older },
+      'a newer generation of the run here; adopted in place',
+    );
+    this.options.reports.started(newer.job, redelivered);
   }
 
   /**

@@ -94,7 +94,7 @@ class RunContext implements ObserverContext<unknown> {
  * so it keeps its fields to itself rather than an options object and closures.
  */
 export class ObserverRun {
-  readonly job: JobMessage;
+  private current: JobMessage;
   private readonly kind: ObserverKind;
   readonly params: unknown;
   readonly publish: (data: unknown) => boolean;
@@ -112,7 +112,7 @@ export class ObserverRun {
   private resolve: ((outcome: RunOutcome) => void) | undefined;
 
   constructor(options: ObserverRunOptions) {
-    this.job = options.job;
+    this.current = options.job;
     this.kind = options.kind;
     this.params = options.params;
     this.policy = options.policy;
@@ -120,6 +120,20 @@ export class ObserverRun {
     this.publish = options.publish;
     this.serviceLog = options.log;
     this.secrets = options.secrets?.length ? options.secrets : undefined;
+  }
+
+  /** The job it runs for: the latest generation adopted. */
+  get job(): JobMessage {
+    return this.current;
+  }
+
+  /**
+   * Carries on as a newer generation of the same run (same kind and params): the context's
+   * generation and fencing token move up; the logger is made again with the new binding.
+   */
+  adopt(job: JobMessage): void {
+    this.current = job;
+    this.childLog = undefined;
   }
 
   /** The service's logger bound to this observer (and scrubbing its secrets). */
