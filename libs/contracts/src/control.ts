@@ -20,6 +20,8 @@ export const ReleaseReason = z.enum([
   'duplicate',
   /** A newer generation runs elsewhere. */
   'stale-generation',
+  /** A planned move: the newer generation the manager published for it runs elsewhere now. */
+  'moved',
 ]);
 export type ReleaseReason = z.infer<typeof ReleaseReason>;
 
@@ -39,5 +41,19 @@ export const ReleaseMessage = z.object({
 });
 export type ReleaseMessage = z.infer<typeof ReleaseMessage>;
 
-export const ControlMessage = z.discriminatedUnion('type', [CancelMessage, ReleaseMessage]);
+/**
+ * Sent to one service only, in answer to its `service.draining`: the manager has published the
+ * next generation of each of `moving` (confirmed by the broker), and releases each copy there
+ * once the new one runs elsewhere. A draining service that hears nothing falls back to stopping
+ * its observers and handing their jobs back.
+ */
+export const DrainAcceptedMessage = z.object({
+  type: z.literal('service.drain-accepted'),
+  serviceId: ServiceId,
+  moving: z.array(ObserverId),
+  requestedAt: Timestamp,
+});
+export type DrainAcceptedMessage = z.infer<typeof DrainAcceptedMessage>;
+
+export const ControlMessage = z.discriminatedUnion('type', [CancelMessage, ReleaseMessage, DrainAcceptedMessage]);
 export type ControlMessage = z.infer<typeof ControlMessage>;

@@ -81,6 +81,26 @@ export const ServiceDied = z.object({
   reason: z.string(),
 });
 
+/**
+ * A stopping service asks for its observers to be moved before it lets them go: it takes no new
+ * jobs, keeps running these, and stops each once the manager has released it. `running` lists
+ * the copies to move (parallel to `generations`); observers of kinds that must never overlap are
+ * stopped and handed back at once instead, and are not listed.
+ */
+export const ServiceDraining = z
+  .object({
+    type: z.literal('service.draining'),
+    ...eventBase,
+    running: z.array(ObserverId),
+    generations: z.array(Generation),
+    /**
+     * How long after `at` the service waits for the manager's answer before it stops the
+     * observers itself: a manager that reads the request later (it was down) leaves it alone.
+     */
+    answerWithinMs: z.int().positive(),
+  })
+  .refine((e) => e.generations.length === e.running.length, generationsMismatch);
+
 export const ObserverStarted = z.object({
   type: z.literal('observer.started'),
   ...eventBase,
@@ -157,6 +177,7 @@ export const StateEvent = z.discriminatedUnion('type', [
   ServiceBorn,
   ServiceHeartbeat,
   ServiceDied,
+  ServiceDraining,
   ObserverStarted,
   ObserversStarted,
   ObserverStopped,

@@ -63,6 +63,13 @@ export interface ObserverKind<S extends z.ZodType = z.ZodType> {
    */
   run(ctx: ObserverContext<z.infer<S>>): Promise<void>;
   readonly restartPolicy?: Partial<RestartPolicy>;
+  /**
+   * Whether two copies may run for a moment while the observer moves (default `allowed`): a
+   * planned move starts the new copy before it stops the old one, so nothing is missed in
+   * between. `never` for a kind whose side effects must not come from two copies at once (and
+   * that cannot guard them with `ctx.fencingToken`): its moves stop the old copy first.
+   */
+  readonly overlap?: 'allowed' | 'never';
 }
 
 /** Digits of the generation in a fencing token: every safe integer fits. */
