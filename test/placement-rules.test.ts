@@ -16,6 +16,7 @@ function row(overrides: Partial<PlacementRow> = {}): PlacementRow {
     contenderServiceId: null,
     contenderSince: null,
     quarantinePending: false,
+    movedFrom: null,
     holderAlive: true,
     contenderAlive: false,
     ...overrides,
@@ -69,6 +70,25 @@ describe('manager: which copy of an observer is kept', () => {
     assert.equal(decision.next, undefined);
     assert.equal(decision.release?.serviceId, b);
     assert.equal(decision.release?.generation, 1);
+  });
+
+  it('a planned move: the copy left on the source is released as moved, also when its source lists it late', () => {
+    const arrived = decidePlacement(row({ generation: 2, movedFrom: a }), report(b, 2));
+    assert.equal(arrived.next?.serviceId, b);
+    assert.equal(arrived.release?.serviceId, a);
+    assert.equal(arrived.release?.reason, 'moved');
+    assert.match(String(arrived.notes[0]?.reason), /^planned move from/);
+
+    const late = decidePlacement(
+      row({ generation: 2, serviceId: b, runningGeneration: 2, movedFrom: a }),
+      report(a, 1, 'holding'),
+    );
+    assert.equal(late.release?.reason, 'moved');
+    const other = decidePlacement(
+      row({ generation: 2, serviceId: b, runningGeneration: 2, movedFrom: a }),
+      report(c, 1, 'holding'),
+    );
+    assert.equal(other.release?.reason, 'stale-generation', 'a copy elsewhere is no part of the move');
   });
 
   it('the same generation on a second live service: no release until the first proves its copy again', () => {

@@ -19,6 +19,7 @@ import {
   type BrokerNames,
   type CancelMessage,
   type JobMessage,
+  type DrainAcceptedMessage,
   type ReleaseMessage,
   type StateEvent,
 } from '@vigil/contracts';
@@ -213,6 +214,20 @@ export class ManagerBroker {
         });
       }),
     );
+  }
+
+  /** Tells a draining service which of its observers the manager is moving (see `DrainAcceptedMessage`). */
+  async sendDrainAccepted(serviceId: string, moving: readonly string[]): Promise<void> {
+    const message: DrainAcceptedMessage = {
+      type: 'service.drain-accepted',
+      serviceId,
+      moving: [...moving],
+      requestedAt: new Date().toISOString(),
+    };
+    await this.requirePublishing().publisher.publish('', this.names.controlQueue(serviceId), encodeMessage(message), {
+      persistent: false,
+      timeoutMs: PUBLISH_TIMEOUT_MS,
+    });
   }
 
   /** Puts a barrier at the end of the state queue (see `ManagerBarrier`). */

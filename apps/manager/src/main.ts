@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Backoff, pause } from '@vigil/backoff';
 import { ConfigError } from '@vigil/config';
+import type { JobMessage } from '@vigil/contracts';
 import { EgressPolicy } from '@vigil/egress';
 import { coerceError, createLogger, type Logger } from '@vigil/logging';
 import type { DataSource } from 'typeorm';
@@ -87,6 +88,11 @@ async function run(): Promise<void> {
       metrics.cancelsSent.inc({ why: 'crash-loop' }, effects.quarantine.length);
       for (const release of effects.release) {
         const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
+        if (release.reason === 'moved') {
+          metrics.moves.inc({ step: 'completed' });
+          log.info({ ...release, overlapMs }, `moved; releasing the copy left on ${release.serviceId}`);
+          continue;
+        }
         metrics.duplicateRuns.inc({ cause: release.reason });
         log.warn(
           { ...release, overlapMs },
@@ -94,12 +100,35 @@ async function run(): Promise<void> {
         );
       }
       await broker.sendReleases(effects.release);
+      await Promise.all(effects.moves.map((move) => startMove(move.serviceId, move.jobs)));
     },
     metrics,
     log,
     onBarrier: (barrierId) => barriers.get(barrierId)?.(),
     onBorn: (born) => catalog.announce(born.serviceId, born.kinds),
   });
+  /**
+   * Publishes the next generation of each observer a draining service asked to move, then tells
+   * the service which ones are moving. A job whose publish failed is left out: the service hands
+   * that observer's job back as it stops, and the older generation runs on elsewhere.
+   */
+  const startMove = async (serviceId: string, jobs: readonly JobMessage[]): Promise<void> => {
+    const published = await Promise.all(
+      jobs.map((job) =>
+        broker.publishJob(job).then(
+          () => job.observerId,
+          (err: unknown) => {
+            log.warn({ err: coerceError(err), observerId: job.observerId }, 'could not publish a move');
+            return undefined;
+          },
+        ),
+      ),
+    );
+    const moving = published.filter((id) => id !== undefined);
+    metrics.moves.inc({ step: 'published' }, moving.length);
+    log.info({ serviceId, moving: moving.length, of: jobs.length }, 'service draining; moving its observers');
+    await broker.sendDrainAccepted(serviceId, moving);
+  };
   /** Barriers on their way through the state queue, by id: what to call when each comes back. */
   const barriers = new Map<string, () => void>();
   const stateBarrier = async (): Promise<boolean> => {

@@ -40,6 +40,12 @@ export function createMetrics() {
       labelNames: ['cause'] as const,
       registers: [registry],
     }),
+    moves: new Counter({
+      name: 'vigil_moves_total',
+      help: 'Planned moves (a draining service): published at a new generation, then completed (the copy left behind released)',
+      labelNames: ['step'] as const,
+      registers: [registry],
+    }),
     jobsRepublished: new Counter({
       name: 'vigil_jobs_republished_total',
       help: 'Jobs published again at a new generation, by reason (lost: no live service held them)',

@@ -21,6 +21,8 @@ export interface ServiceView {
   lastHeartbeatAt: string;
   diedAt: string | null;
   deathReason: string | null;
+  /** Since when it drains: it takes no new jobs and its observers are being moved. */
+  drainingSince: string | null;
   /** As of its last heartbeat; null until one reported it. */
   memory: { heapUsedBytes: number; rssBytes: number } | null;
 }
@@ -46,6 +48,7 @@ interface ServiceRecord {
   last_seen_at: Date;
   died_at: Date | null;
   death_reason: string | null;
+  draining_since: Date | null;
   /** bigint columns: pg returns them as strings. */
   heap_used_bytes: string | null;
   rss_bytes: string | null;
@@ -104,6 +107,7 @@ function toView(row: ServiceRecord): ServiceView {
     lastHeartbeatAt: row.last_seen_at.toISOString(),
     diedAt: row.died_at?.toISOString() ?? null,
     deathReason: row.death_reason,
+    drainingSince: row.draining_since?.toISOString() ?? null,
     memory:
       row.heap_used_bytes === null || row.rss_bytes === null
         ? null

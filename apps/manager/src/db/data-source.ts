@@ -5,6 +5,7 @@ import { ServiceMemory1764000000002 } from './migrations/1764000000002-service-m
 import { Generations1764000000003 } from './migrations/1764000000003-generations';
 import { Tokens1764000000004 } from './migrations/1764000000004-tokens';
 import { SecretParams1764000000005 } from './migrations/1764000000005-secret-params';
+import { Moves1764000000006 } from './migrations/1764000000006-moves';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -18,6 +19,7 @@ export function createDataSource(url: string): DataSource {
       Generations1764000000003,
       Tokens1764000000004,
       SecretParams1764000000005,
+      Moves1764000000006,
     ],
     migrationsRun: true,
     synchronize: false,

@@ -29,6 +29,8 @@ export interface Placement {
 
 export interface PlacementRow extends Placement {
   id: string;
+  /** The service the last planned move took the observer from (its copy there is released as moved). */
+  movedFrom: string | null;
   quarantinePending: boolean;
   /** `serviceId` is a live service. */
   holderAlive: boolean;
@@ -124,7 +126,9 @@ function place(row: PlacementRow, report: Report): Decision {
 
   const held = row.runningGeneration ?? 0;
   if (generation > held) {
-    // A newer generation started: the older copy on the other service goes.
+    // A newer generation started: the older copy on the other service goes (the last step of a
+    // planned move, when the manager published this generation to move it from there).
+    const planned = row.movedFrom === row.serviceId;
     return {
       next: { ...current, status: 'Processing', serviceId, runningGeneration: generation, ...noContender },
       claimed: true,
@@ -132,30 +136,43 @@ function place(row: PlacementRow, report: Report): Decision {
         serviceId: row.serviceId!,
         observerId: row.id,
         generation: held,
-        reason: 'stale-generation',
+        reason: planned ? 'moved' : 'stale-generation',
         overlapSince: at,
       },
       notes: [
-        { event: 'moved', serviceId, generation, reason: `from ${row.serviceId} (generation ${held})` },
+        {
+          event: 'moved',
+          serviceId,
+          generation,
+          reason: `${planned ? 'planned move ' : ''}from ${row.serviceId} (generation ${held})`,
+        },
         {
           event: 'released',
           serviceId: row.serviceId,
           generation: held,
-          reason: `stale generation: generation ${generation} runs on ${serviceId}`,
+          reason: `${planned ? 'moved' : 'stale generation'}: generation ${generation} runs on ${serviceId}`,
         },
       ],
     };
   }
   if (generation < held) {
+    // The source of a planned move may still list its copy until the release reaches it.
+    const planned = row.movedFrom === serviceId;
     return {
       ...(current.generation !== row.generation ? { next: current } : {}),
-      release: { serviceId, observerId: row.id, generation, reason: 'stale-generation', overlapSince: at },
+      release: {
+        serviceId,
+        observerId: row.id,
+        generation,
+        reason: planned ? 'moved' : 'stale-generation',
+        overlapSince: at,
+      },
       notes: [
         {
           event: 'released',
           serviceId,
           generation,
-          reason: `stale generation: generation ${held} runs on ${row.serviceId}`,
+          reason: `${planned ? 'moved' : 'stale generation'}: generation ${held} runs on ${row.serviceId}`,
         },
       ],
     };

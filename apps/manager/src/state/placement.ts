@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { JobMessage } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
 import { decidePlacement, type Placement, type PlacementRow, type Release, type Report } from './placement-rules';
@@ -12,10 +13,12 @@ export interface Effects {
   quarantine: string[];
   /** Copies to stop on one service each: the manager keeps another. */
   release: Release[];
+  /** Draining services, each with the next generation of the observers to move from it. */
+  moves: { serviceId: string; jobs: JobMessage[] }[];
 }
 
 export function noEffects(): Effects {
-  return { cancel: [], quarantine: [], release: [] };
+  return { cancel: [], quarantine: [], release: [], moves: [] };
 }
 
 interface RowRecord {
@@ -27,6 +30,7 @@ interface RowRecord {
   contender_service_id: string | null;
   contender_since: Date | null;
   quarantine_pending: boolean;
+  moved_from: string | null;
   holder_alive: boolean;
   contender_alive: boolean;
 }
@@ -43,7 +47,7 @@ export async function placeReports(tx: EntityManager, reports: readonly Report[]
   const rows = await sql<RowRecord>(
     tx,
     `SELECT o.id, o.status, o.generation, o.service_id, o.running_generation, o.contender_service_id,
-            o.contender_since, o.quarantine_pending,
+            o.contender_since, o.quarantine_pending, o.moved_from,
             coalesce(h.status = 'Alive', false) AS holder_alive, coalesce(c.status = 'Alive', false) AS contender_alive
      FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS r(id, service_id, generation)
      JOIN observers o ON o.id = r.id
@@ -102,6 +106,7 @@ function toPlacementRow(record: RowRecord): PlacementRow {
     contenderServiceId: record.contender_service_id,
     contenderSince: record.contender_since?.toISOString() ?? null,
     quarantinePending: record.quarantine_pending,
+    movedFrom: record.moved_from,
     holderAlive: record.holder_alive,
     contenderAlive: record.contender_alive,
   };

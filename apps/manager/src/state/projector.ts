@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { StateEvent, StateEventOf } from '@vigil/contracts';
+import type { JobMessage, StateEvent, StateEventOf } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
 import { inRuns, unbatched, withoutStaleHeartbeats, type OtherEvent, type Started } from './event-batches';
@@ -40,6 +40,7 @@ export class StateProjector {
         cancel: [...new Set(effects.cancel)],
         quarantine: [...new Set(effects.quarantine)],
         release: effects.release,
+        moves: effects.moves,
       };
     });
   }
@@ -61,9 +62,58 @@ export class StateProjector {
       case 'observer.failed':
         await this.observerFailed(tx, event);
         break;
+      case 'service.draining':
+        await this.serviceDraining(tx, event, effects);
+        break;
       case 'manager.barrier':
         break;
     }
+  }
+
+  /**
+   * A stopping service asks for its observers to be moved: the next generation of each copy it
+   * listed (and the manager has there, at that generation) is published, and the copy left on
+   * the service is released once the new one runs elsewhere. Never two generations in the queue
+   * for nothing: a copy the manager does not have there is not moved, and the service hands its
+   * job back as it stops.
+   */
+  private async serviceDraining(
+    tx: EntityManager,
+    e: StateEventOf<'service.draining'>,
+    effects: Effects,
+  ): Promise<void> {
+    // Read too late (this manager was down or behind): the service has stopped its observers
+    // and handed their jobs back already. Moving them now would only queue a second job each.
+    if (Date.now() - Date.parse(e.at) > e.answerWithinMs) return;
+    const alive = await sql<{ id: string }>(
+      tx,
+      `UPDATE services SET draining_since = coalesce(draining_since, now()) WHERE id = $1 AND status = 'Alive'
+       RETURNING id`,
+      [e.serviceId],
+    );
+    if (alive.length === 0) return;
+    const moved = await sql<JobMessage & { observerId: string }>(
+      tx,
+      `UPDATE observers o SET generation = o.generation + 1, moved_from = $1, updated_at = now()
+       FROM unnest($2::uuid[], $3::int[]) AS r(id, generation)
+       WHERE o.id = r.id AND o.service_id = $1 AND o.running_generation = r.generation
+         AND o.generation = r.generation AND o.status = 'Processing' AND o.contender_service_id IS NULL
+         AND NOT o.quarantine_pending
+       RETURNING o.id AS "observerId", o.name, o.kind, o.pool, o.params, o.generation`,
+      [e.serviceId, e.running, e.generations],
+    );
+    await recordTimeline(
+      tx,
+      moved.map((job) => ({
+        observerId: job.observerId,
+        event: 'moving',
+        status: 'Processing',
+        serviceId: e.serviceId,
+        generation: job.generation,
+        reason: `its service is draining: generation ${job.generation} published to move it`,
+      })),
+    );
+    effects.moves.push({ serviceId: e.serviceId, jobs: moved });
   }
 
   private async serviceBorn(tx: EntityManager, e: StateEventOf<'service.born'>, effects: Effects): Promise<void> {
