@@ -61,6 +61,8 @@ export interface SessionEvents {
   job(delivery: JobDelivery, content: Buffer): void;
   cancel(observerId: string, deadLetter: boolean, receivedAt: number): void;
   release(observerId: string, generation: number, reason: ReleaseReason): void;
+  /** The manager answered this service's `service.draining`: these observers are being moved. */
+  drainAccepted(moving: readonly string[]): void;
   /** A consume connection is up and its control queue bound; resolves once announced (born). */
   opened(): Promise<void>;
   /** The consume connection is lost: the broker has requeued every job delivered on it. */
@@ -343,6 +345,10 @@ export class AmqpSession implements JobTransport<JobDelivery> {
           return;
         }
         this.options.events.release(message.observerId, message.generation, message.reason);
+        return;
+      case 'service.drain-accepted':
+        if (message.serviceId !== this.options.serviceId) return;
+        this.options.events.drainAccepted(message.moving);
         return;
     }
   }

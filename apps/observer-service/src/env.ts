@@ -19,6 +19,12 @@ const schema = z.object({
   HEARTBEAT_INTERVAL_MS: env.integer({ min: 100 }).default(5_000),
   /** How long a stopping observer may take to end after its AbortSignal fired, ms. */
   STOP_TIMEOUT_MS: env.integer({ min: 0 }).default(5_000),
+  /**
+   * On SIGTERM, how long the service waits for its observers to be moved (each new copy running
+   * elsewhere before this one stops) before it stops the rest and hands their jobs back, ms.
+   * 0: no moves, stop at once.
+   */
+  DRAIN_TIMEOUT_MS: env.integer({ min: 0 }).default(10_000),
   /** Restart policy for crashing observers (a kind may override it). */
   RESTART_MAX: env.integer({ min: 0 }).default(5),
   RESTART_INITIAL_DELAY_MS: env.integer({ min: 0 }).default(1_000),

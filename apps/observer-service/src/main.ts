@@ -25,6 +25,7 @@ async function run(): Promise<void> {
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
     healthFile: env.HEALTH_FILE,
     stopTimeoutMs: env.STOP_TIMEOUT_MS,
+    drainTimeoutMs: env.DRAIN_TIMEOUT_MS,
     restartPolicy: {
       maxRestarts: env.RESTART_MAX,
       initialDelayMs: env.RESTART_INITIAL_DELAY_MS,

@@ -80,7 +80,7 @@ interface Hold<D> {
  * copy starts.
  */
 export class ObserverHost<D> {
-  private readonly holds = new Map<string, Hold<D>>();
+  private readonly holdsOf = new Map<string, Hold<D>>();
   /** Every run not yet ended, including those of holds already replaced. */
   private readonly runs = new Set<ObserverRun>();
   private readonly notes: ObserverNotes;
@@ -98,12 +98,21 @@ export class ObserverHost<D> {
     return this.heldCount;
   }
 
-  /** Observers running here now, and the generation of each (parallel arrays). */
-  running(): { ids: string[]; generations: number[] } {
+  /** Whether a job of this observer is held here (running, waiting or parked). */
+  holds(observerId: string): boolean {
+    return this.holdsOf.get(observerId)?.owns === true;
+  }
+
+  /**
+   * Observers running here now, and the generation of each (parallel arrays); with `movable`,
+   * only those whose kind lets two copies overlap for a moment.
+   */
+  running({ movable = false }: { movable?: boolean } = {}): { ids: string[]; generations: number[] } {
     const ids: string[] = [];
     const generations: number[] = [];
-    for (const hold of this.holds.values()) {
+    for (const hold of this.holdsOf.values()) {
       if (!hold.run || hold.run.stopCause || !hold.owns) continue;
+      if (movable && this.options.kinds.get(hold.job.kind)?.overlap === 'never') continue;
       ids.push(hold.job.observerId);
       generations.push(hold.job.generation);
     }
@@ -112,7 +121,7 @@ export class ObserverHost<D> {
 
   /** Jobs parked here, and why. */
   parked(): { observerId: string; generation: number; reason: string }[] {
-    return [...this.holds.values()].flatMap((hold) =>
+    return [...this.holdsOf.values()].flatMap((hold) =>
       hold.parked && hold.owns
         ? [{ observerId: hold.job.observerId, generation: hold.job.generation, reason: hold.parked.reason }]
         : [],
@@ -134,7 +143,7 @@ export class ObserverHost<D> {
   cancel(observerId: string, deadLetter: boolean, receivedAt = performance.now()): void {
     const alreadyStopped = this.notes.get(observerId)?.stoppedHere === true;
     this.notes.cancel(observerId, deadLetter);
-    const hold = this.holds.get(observerId);
+    const hold = this.holdsOf.get(observerId);
     if (!hold) {
       // A repeated cancel: the manager missed our report (it may have been lost with a
       // connection), so it is sent again.
@@ -154,7 +163,7 @@ export class ObserverHost<D> {
   /** The manager keeps another copy: stop this one if it is of `generation` or older. */
   release(observerId: string, generation: number, reason: ReleaseReason): void {
     this.notes.release(observerId, generation);
-    const hold = this.holds.get(observerId);
+    const hold = this.holdsOf.get(observerId);
     if (!hold || hold.job.generation > generation) return;
     this.options.log.warn({ ...observerBindings(hold.job), reason }, 'the manager released this copy; stopping it');
     if (hold.run) {
@@ -171,7 +180,7 @@ export class ObserverHost<D> {
    */
   connectionLost(): number {
     let stopped = 0;
-    for (const hold of [...this.holds.values()]) {
+    for (const hold of [...this.holdsOf.values()]) {
       hold.owns = false;
       if (hold.run) {
         if (!hold.run.stopCause) {
@@ -181,7 +190,7 @@ export class ObserverHost<D> {
         continue;
       }
       if (hold.parked) clearTimeout(hold.parked.timer);
-      this.holds.delete(hold.job.observerId);
+      this.holdsOf.delete(hold.job.observerId);
     }
     this.setHeld(0);
     return stopped;
@@ -191,11 +200,36 @@ export class ObserverHost<D> {
    * Graceful stop: jobs not running go back to the queue now, running observers are stopped and
    * their jobs requeued as each ends. Resolves once every run has ended.
    */
-  async stop(): Promise<void> {
+  /** Jobs delivered from now on go straight back to the queue: the service is stopping. */
+  refuseNew(): void {
     this.stopping = true;
-    for (const hold of [...this.holds.values()]) {
-      if (hold.run) hold.run.stop('shutdown');
-      else this.drop(hold, 'requeue');
+  }
+
+  /**
+   * Stops now the runs whose kind must never overlap with another copy, and hands their jobs
+   * back: a move would run two copies for a moment. Returns how many.
+   */
+  handBackUnmovable(): number {
+    let count = 0;
+    for (const hold of this.holdsOf.values()) {
+      if (!hold.run || hold.run.stopCause || !hold.owns) continue;
+      if (this.options.kinds.get(hold.job.kind)?.overlap !== 'never') continue;
+      hold.run.stop('shutdown');
+      count++;
+    }
+    return count;
+  }
+
+  /**
+   * Stops everything. A job is handed back to the queue, except for the observers in `moving`:
+   * the manager has published their next generation already, so their jobs here are acked.
+   */
+  async stop(moving: ReadonlySet<string> = new Set()): Promise<void> {
+    this.stopping = true;
+    for (const hold of [...this.holdsOf.values()]) {
+      const moved = moving.has(hold.job.observerId);
+      if (hold.run) hold.run.stop(moved ? 'superseded' : 'shutdown');
+      else this.drop(hold, moved ? 'ack' : 'requeue');
     }
     await Promise.allSettled([...this.runs].map((run) => run.outcome));
   }
@@ -208,7 +242,7 @@ export class ObserverHost<D> {
   /** Decides what becomes of a job just delivered, or one whose wait is over. */
   private admit(hold: Hold<D>): void {
     const { job } = hold;
-    const current = this.holds.get(job.observerId);
+    const current = this.holdsOf.get(job.observerId);
     const kind = this.options.kinds.get(job.kind);
     const params = kind?.params.safeParse(job.params);
     const decision = admit({
@@ -310,10 +344,10 @@ export class ObserverHost<D> {
     // A lost delivery waiting in its place is dropped: the broker has requeued it.
     if (current.after && current.owns) this.drop(current, 'ack');
     hold.after = current.run?.outcome ?? current.after ?? Promise.resolve();
-    this.holds.set(hold.job.observerId, hold);
+    this.holdsOf.set(hold.job.observerId, hold);
     void hold.after.then(() => {
-      if (this.holds.get(hold.job.observerId) !== hold) return;
-      this.holds.delete(hold.job.observerId);
+      if (this.holdsOf.get(hold.job.observerId) !== hold) return;
+      this.holdsOf.delete(hold.job.observerId);
       hold.after = undefined;
       if (!hold.owns || !this.options.transport.isLive(hold.delivery)) return;
       this.admit(hold);
@@ -333,7 +367,7 @@ export class ObserverHost<D> {
       secrets: secretValues(params, this.options.kinds.secretPaths(kind.name)),
     });
     hold.run = run;
-    this.holds.set(job.observerId, hold);
+    this.holdsOf.set(job.observerId, hold);
     this.runs.add(run);
     const redelivered = this.options.transport.wasRedelivered(hold.delivery);
     this.options.log.info({ ...observerBindings(job), redelivered }, 'observer started');
@@ -343,7 +377,7 @@ export class ObserverHost<D> {
 
   /** Only the copy that owns the observer here speaks for it; a stopping one is silent. */
   private publishFor(run: ObserverRun, data: unknown): boolean {
-    const hold = this.holds.get(run.job.observerId);
+    const hold = this.holdsOf.get(run.job.observerId);
     if (hold?.run !== run || run.stopCause || !hold.owns) return false;
     return this.options.publish(run.job, data);
   }
@@ -353,7 +387,7 @@ export class ObserverHost<D> {
     const { job } = hold;
     this.runs.delete(run);
     this.options.ended(job);
-    if (this.holds.get(job.observerId) === hold) this.holds.delete(job.observerId);
+    if (this.holdsOf.get(job.observerId) === hold) this.holdsOf.delete(job.observerId);
     const { log } = run;
     if (outcome.type === 'failed') {
       log.error({ err: outcome.error, attempts: outcome.attempts }, 'observer failed past its restart policy');
@@ -403,17 +437,17 @@ export class ObserverHost<D> {
       'unknown kind; holding the job, then handing it back for another service',
     );
     const timer = setTimeout(() => {
-      if (this.holds.get(job.observerId) === hold) this.drop(hold, 'requeue');
+      if (this.holdsOf.get(job.observerId) === hold) this.drop(hold, 'requeue');
     }, delayMs);
     timer.unref();
     hold.parked = { reason, timer };
-    this.holds.set(job.observerId, hold);
+    this.holdsOf.set(job.observerId, hold);
   }
 
   /** Settles a hold's delivery (if still its own) and forgets the hold. */
   private drop(hold: Hold<D>, how: Settlement): void {
     if (hold.parked) clearTimeout(hold.parked.timer);
-    if (this.holds.get(hold.job.observerId) === hold && !hold.run) this.holds.delete(hold.job.observerId);
+    if (this.holdsOf.get(hold.job.observerId) === hold && !hold.run) this.holdsOf.delete(hold.job.observerId);
     if (!hold.owns) return;
     hold.owns = false;
     this.options.transport.settle(hold.delivery, how);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueType } from '@vigil/broker';
 import { encodeMessage, observationRoutingKey, type JobMessage, type Observation } from '@vigil/contracts';
+import { pause } from '@vigil/backoff';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { RestartPolicy } from '@vigil/observer-sdk';
 import { AmqpSession, type JobDelivery } from './amqp-session';
@@ -21,6 +22,8 @@ export interface ObserverServiceOptions {
   /** Touched after every confirmed heartbeat, if set. */
   healthFile: string | undefined;
   stopTimeoutMs: number;
+  /** How long a stop waits for the observers to be moved before stopping the rest; 0: no moves. */
+  drainTimeoutMs: number;
   restartPolicy: RestartPolicy;
   cancelMemoryMs: number;
   kinds: KindRegistry;
@@ -30,6 +33,10 @@ export interface ObserverServiceOptions {
 
 /** A job parked for want of its kind goes back to the queue after 1 s, then up to 30 s. */
 const PARK_BACKOFF = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
+/** A draining service that hears nothing from a manager this long stops its observers itself, ms. */
+const DRAIN_ANSWER_TIMEOUT_MS = 3_000;
+/** How often a drain looks whether every moving observer has been released, ms. */
+const DRAIN_POLL_MS = 20;
 /** How often observers whose observations were dropped are named in the log, ms. */
 const DROP_REPORT_INTERVAL_MS = 60_000;
 
@@ -48,6 +55,8 @@ export class ObserverService {
   private readonly outlet: ObservationOutlet;
   private dropReportTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  /** Set while a drain waits for the manager's answer. */
+  private drainAnswer: ((moving: readonly string[]) => void) | undefined;
 
   constructor(private readonly options: ObserverServiceOptions) {
     this.log = options.log.child({ serviceId: this.id, serviceName: options.name });
@@ -66,6 +75,7 @@ export class ObserverService {
         job: (delivery, content) => this.host.deliver(delivery, content),
         cancel: (observerId, deadLetter, receivedAt) => this.host.cancel(observerId, deadLetter, receivedAt),
         release: (observerId, generation, reason) => this.host.release(observerId, generation, reason),
+        drainAccepted: (moving) => this.drainAnswer?.(moving),
         opened: () => this.reporter.announce(),
         lost: () => this.connectionLost(),
         republish: () => this.reannounce(),
@@ -120,8 +130,9 @@ export class ObserverService {
   }
 
   /**
-   * Graceful stop: take no more jobs, stop every observer, requeue their jobs so other services
-   * take them at once, announce `service.died`, close. Safe to call twice.
+   * Graceful stop: take no more jobs, have the observers moved (make-before-break: each runs on
+   * here until its new copy runs elsewhere and the manager releases this one), then stop what is
+   * left and hand its jobs back, announce `service.died`, close. Safe to call twice.
    */
   stop(reason = 'shutdown'): Promise<void> {
     this.stopping ??= this.shutdown(reason);
@@ -130,13 +141,54 @@ export class ObserverService {
 
   private async shutdown(reason: string): Promise<void> {
     this.log.info({ reason, running: this.host.held }, 'observer service stopping');
-    this.reporter.stopHeartbeats();
     clearInterval(this.dropReportTimer);
+    this.host.refuseNew();
     await this.session.stopConsuming();
-    await this.host.stop();
+    const moving = await this.drain();
+    this.reporter.stopHeartbeats();
+    await this.host.stop(moving);
     await this.reporter.died(reason).catch((err: unknown) => this.warn(err, 'announce service.died'));
     await this.session.close();
     this.log.info({}, 'observer service stopped');
+  }
+
+  /**
+   * Asks the manager to move the observers running here, and waits until it has released each
+   * (or DRAIN_TIMEOUT_MS passed). Returns the observers the manager is moving: their next
+   * generation is queued, so their jobs here are acked rather than handed back. With no answer
+   * from a manager the drain ends at once: the observers stop and their jobs go back, as before.
+   */
+  private async drain(): Promise<ReadonlySet<string>> {
+    const { drainTimeoutMs } = this.options;
+    if (drainTimeoutMs === 0) return new Set();
+    const unmovable = this.host.handBackUnmovable();
+    if (unmovable > 0) this.log.info({ unmovable }, 'stopped the observers whose kinds must never overlap');
+    const copies = this.host.running({ movable: true });
+    if (copies.ids.length === 0) return new Set();
+    const answerWithinMs = Math.min(DRAIN_ANSWER_TIMEOUT_MS, drainTimeoutMs);
+    const answer = new Promise<readonly string[] | undefined>((resolve) => {
+      this.drainAnswer = resolve;
+      setTimeout(() => resolve(undefined), answerWithinMs).unref();
+    });
+    try {
+      await this.reporter.draining(copies, answerWithinMs);
+    } catch (err) {
+      this.drainAnswer = undefined;
+      this.warn(err, 'ask for the observers to be moved; stopping them instead');
+      return new Set();
+    }
+    const moving = await answer;
+    this.drainAnswer = undefined;
+    if (!moving) {
+      this.log.warn({ running: copies.ids.length }, 'no manager answered the drain; stopping the observers instead');
+      return new Set();
+    }
+    this.log.info({ running: copies.ids.length, moving: moving.length }, 'draining: observers are being moved');
+    const deadline = Date.now() + drainTimeoutMs;
+    while (moving.some((id) => this.host.holds(id)) && Date.now() < deadline) await pause(DRAIN_POLL_MS);
+    const left = moving.filter((id) => this.host.holds(id)).length;
+    if (left > 0) this.log.warn({ left, drainTimeoutMs }, 'drain timed out; stopping what was not moved yet');
+    return new Set(moving);
   }
 
   /**

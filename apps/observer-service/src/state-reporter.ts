@@ -82,6 +82,17 @@ export class StateReporter implements HostReports {
     });
   }
 
+  /** `service.draining`: asks the manager to move these copies (parallel arrays) before they stop. */
+  draining(copies: { ids: string[]; generations: number[] }, answerWithinMs: number): Promise<void> {
+    return this.publish({
+      type: 'service.draining',
+      ...this.base(),
+      running: copies.ids,
+      generations: copies.generations,
+      answerWithinMs,
+    });
+  }
+
   died(reason: string): Promise<void> {
     return this.publish({ type: 'service.died', ...this.base(), name: this.options.name, reason });
   }
