@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor, World } from '@vigil/testkit';
+import { waitFor, World, type ServiceHandle } from '@vigil/testkit';
 
 const TICK_MS = 100;
 
@@ -34,6 +34,15 @@ describe('drain on SIGTERM', { timeout: 180_000 }, () => {
     for (const id of ids) await world.waitForStatus(id, 'Processing', serviceId);
     await waitFor('every observer to tick', () => ids.every((id) => world.watch.lastSeen(id, serviceId) !== undefined));
     return ids;
+  }
+
+  /**
+   * Kills a service and waits until the manager has it dead: its free slots would otherwise
+   * count as room for the next test's moves.
+   */
+  async function gone(service: ServiceHandle): Promise<void> {
+    await service.process.kill();
+    await waitFor(`${service.name} to be dead`, async () => (await world.service(service.id)).status === 'Dead');
   }
 
   /** How long the observer published from neither service around the move, ms (0 when they overlapped). */
@@ -75,7 +84,25 @@ describe('drain on SIGTERM', { timeout: 180_000 }, () => {
 
     for (const id of ids) await world.api('DELETE', `/observers/${id}`);
     for (const id of ids) await world.waitForStatus(id, 'Deleted');
-    await b.process.kill();
+    await gone(b);
+  });
+
+  it('with no room elsewhere nothing is moved: the service stops at once and hands the jobs back as they were', async () => {
+    const a = await world.startService('alone-a');
+    const ids = await running('alone', 3, a.id);
+    const stoppedAt = Date.now();
+    a.process.signal('SIGTERM');
+    assert.equal((await a.process.exited).code, 0);
+    assert.ok(Date.now() - stoppedAt < 2_000, `exited after ${Date.now() - stoppedAt} ms`);
+    await waitFor(
+      'the jobs back in the queue',
+      async () => (await world.queueCounts(world.names.jobsQueue('default'))).messageCount === ids.length,
+    );
+    const b = await world.startService('alone-b');
+    for (const id of ids) assert.equal((await world.waitForStatus(id, 'Processing', b.id)).generation, 1);
+    for (const id of ids) await world.api('DELETE', `/observers/${id}`);
+    for (const id of ids) await world.waitForStatus(id, 'Deleted');
+    await gone(b);
   });
 
   it('a kind that must never overlap is stopped first, then runs elsewhere', async () => {
@@ -93,7 +120,7 @@ describe('drain on SIGTERM', { timeout: 180_000 }, () => {
 
     await world.api('DELETE', `/observers/${id}`);
     await world.waitForStatus(id!, 'Deleted');
-    await b.process.kill();
+    await gone(b);
   });
 
   it('with no manager to answer, the service stops its observers and hands their jobs back at once', async () => {
@@ -115,6 +142,6 @@ describe('drain on SIGTERM', { timeout: 180_000 }, () => {
     await world.startManager();
     for (const id of ids) await world.waitForStatus(id, 'Processing', b.id);
     assert.equal((await world.observer(ids[0]!)).generation, 1, 'nothing was moved: the jobs went back as they were');
-    await b.process.kill();
+    await gone(b);
   });
 });

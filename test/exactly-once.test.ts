@@ -90,7 +90,9 @@ describe('exactly one run', { timeout: 180_000 }, () => {
 
   it('a purged jobs queue: every observer runs again within LOST_AFTER_MS + 2 s, at generation 2', async (t) => {
     const names = ['purge-a', 'purge-b'];
-    const [a, b] = [await world.startService(names[0]!), await world.startService(names[1]!)];
+    // Stopped without moves: their jobs go back to the queue as they are, to be purged there.
+    const noMoves = { DRAIN_TIMEOUT_MS: '0' };
+    const [a, b] = [await world.startService(names[0]!, noMoves), await world.startService(names[1]!, noMoves)];
     const { ids } = await createRunningTickers(world, 'purge', 6);
     for (const service of [a, b]) service.process.signal('SIGTERM');
     await Promise.all([a.process.exited, b.process.exited]);

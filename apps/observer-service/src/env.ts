@@ -24,7 +24,7 @@ const schema = z.object({
    * elsewhere before this one stops) before it stops the rest and hands their jobs back, ms.
    * 0: no moves, stop at once.
    */
-  DRAIN_TIMEOUT_MS: env.integer({ min: 0 }).default(10_000),
+  DRAIN_TIMEOUT_MS: env.integer({ min: 0 }).default(5_000),
   /** Restart policy for crashing observers (a kind may override it). */
   RESTART_MAX: env.integer({ min: 0 }).default(5),
   RESTART_INITIAL_DELAY_MS: env.integer({ min: 0 }).default(1_000),

@@ -92,15 +92,33 @@ export class StateProjector {
       [e.serviceId],
     );
     if (alive.length === 0) return;
+    // Only as many as other services have room for, per pool: a job published for a move
+    // nobody can take would leave the draining service waiting for nothing until its timeout.
+    const candidates = await sql<{ id: string; pool: string; free: number }>(
+      tx,
+      `SELECT o.id, o.pool, coalesce((
+           SELECT sum(s.free_slots) FROM services s
+           WHERE s.status = 'Alive' AND s.draining_since IS NULL AND s.id <> $1 AND s.pools @> jsonb_build_array(o.pool)), 0)::int AS free
+       FROM unnest($2::uuid[], $3::int[]) AS r(id, generation)
+       JOIN observers o ON o.id = r.id
+       WHERE o.service_id = $1 AND o.running_generation = r.generation AND o.generation = r.generation
+         AND o.status = 'Processing' AND o.contender_service_id IS NULL AND NOT o.quarantine_pending
+       ORDER BY o.pool, o.id`,
+      [e.serviceId, e.running, e.generations],
+    );
+    const taken = new Map<string, number>();
+    const movable = candidates.filter(({ pool, free }) => {
+      const count = taken.get(pool) ?? 0;
+      if (count >= free) return false;
+      taken.set(pool, count + 1);
+      return true;
+    });
     const moved = await sql<JobMessage & { observerId: string }>(
       tx,
       `UPDATE observers o SET generation = o.generation + 1, moved_from = $1, updated_at = now()
-       FROM unnest($2::uuid[], $3::int[]) AS r(id, generation)
-       WHERE o.id = r.id AND o.service_id = $1 AND o.running_generation = r.generation
-         AND o.generation = r.generation AND o.status = 'Processing' AND o.contender_service_id IS NULL
-         AND NOT o.quarantine_pending
+       WHERE o.id = ANY($2::uuid[])
        RETURNING o.id AS "observerId", o.name, o.kind, o.pool, o.params, o.generation`,
-      [e.serviceId, e.running, e.generations],
+      [e.serviceId, movable.map((c) => c.id)],
     );
     await recordTimeline(
       tx,
