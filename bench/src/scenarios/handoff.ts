@@ -12,8 +12,9 @@ export const handoff: Scenario = {
   title: 'Handoff: SIGTERM',
   description:
     'N tickers run on one service; it is stopped with SIGTERM. The longest time any observer ran nowhere (from ' +
-    "'observer stopped' on the old service to 'observer started' on the new one, in their logs), and the time " +
-    'until every observer has published from the survivor.',
+    "'observer stopped' on the old service to 'observer started' on the new one, in their logs; negative when " +
+    'every new copy started before its old one stopped, as a drain does), and the time until every observer has ' +
+    'published from the survivor.',
   params: [{ flag: 'failover-n', description: 'observers on the stopped service', default: 1000, quick: 100 }],
   figures: [
     { name: 'longest gap ms', unit: 'ms' },
