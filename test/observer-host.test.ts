@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeMessage, type JobMessage } from '@vigil/contracts';
 import { createLogger } from '@vigil/logging';
-import { defineKind, untilAborted, z } from '@vigil/observer-sdk';
+import { defineKind, untilAborted, z, type ObserverKind } from '@vigil/observer-sdk';
 import { waitFor } from '@vigil/testkit';
 import { KindRegistry } from '../apps/observer-service/src/kind-registry';
 import {
@@ -91,12 +91,13 @@ function lingeringKind(stopMs: number) {
   return { kind, live };
 }
 
-function setUp(stopMs = 100) {
+/** A host with the lingering kind, and `extra` kinds beside it. */
+function setUp(stopMs = 100, extra: ObserverKind[] = []) {
   const { kind, live } = lingeringKind(stopMs);
   const transport = new FakeTransport();
   const reports = new Reports();
   const host = new ObserverHost<Delivery>({
-    kinds: new KindRegistry([kind]),
+    kinds: new KindRegistry([kind, ...extra]),
     restartPolicy: { maxRestarts: 0, initialDelayMs: 10, maxDelayMs: 10, resetAfterMs: 1_000 },
     stopTimeoutMs: 2_000,
     noteMemoryMs: 60_000,
@@ -184,22 +185,7 @@ describe('observer service core: races, without a broker', () => {
         }
       },
     });
-    const transport = new FakeTransport();
-    const reports = new Reports();
-    const host = new ObserverHost<Delivery>({
-      kinds: new KindRegistry([kind]),
-      restartPolicy: { maxRestarts: 0, initialDelayMs: 10, maxDelayMs: 10, resetAfterMs: 1_000 },
-      stopTimeoutMs: 2_000,
-      noteMemoryMs: 60_000,
-      fullAt: undefined,
-      parkBackoff: { initialDelayMs: 50, maxDelayMs: 50 },
-      transport,
-      reports,
-      publish: () => true,
-      ended: () => undefined,
-      log: createLogger({ level: 'silent', base: {} }),
-    });
-    const observerId = randomUUID();
+    const { host, transport, reports, observerId } = setUp(100, [kind]);
     const job = (generation: number, params: Record<string, unknown>) =>
       encodeMessage({ observerId, name: 'x', kind: 'fenced', pool: 'default', params, generation });
     const connection: Connection = { alive: true };
