@@ -52,6 +52,12 @@ export class KindCatalog {
     VALIDATORS_KEPT,
     ({ compiled }) => compiled && this.ajv.removeSchema(compiled),
   );
+  /**
+   * Verdicts by the announced schema object itself. A pool's services are read once per `ttlMs`
+   * and their schema objects reused by every create meanwhile, so a create finds its verdict here
+   * without walking, serializing and hashing the schema again.
+   */
+  private readonly bySchema = new WeakMap<object, SchemaVerdict>();
   private readonly refusalsLogged = new Lru<string, true>(REFUSALS_REMEMBERED);
   /** Kinds announced in births, waiting to be vetted one per turn of the event loop. */
   private readonly announced: { serviceId: string; kind: KindDescription }[] = [];
@@ -157,11 +163,14 @@ export class KindCatalog {
    * service, kind and reason. Never throws: whatever a schema holds, it is at worst refused.
    */
   vet(serviceId: string, kind: KindDescription): SchemaVerdict {
-    let verdict: SchemaVerdict;
-    try {
-      verdict = this.validator(kind.paramsSchema);
-    } catch (err) {
-      verdict = { ok: false, why: coerceError(err).message };
+    let verdict = this.bySchema.get(kind.paramsSchema);
+    if (!verdict) {
+      try {
+        verdict = this.validator(kind.paramsSchema);
+      } catch (err) {
+        verdict = { ok: false, why: coerceError(err).message };
+      }
+      this.bySchema.set(kind.paramsSchema, verdict);
     }
     if (!verdict.ok) {
       const key = JSON.stringify([serviceId, kind.name, verdict.why]);
