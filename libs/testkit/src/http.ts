@@ -47,7 +47,15 @@ export function httpRequest(
         );
       },
     );
-    request.on('error', reject);
+    request.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed just as it was reused: the request never reached
+      // the server, so it is sent again on a fresh socket (Node's documented remedy).
+      if (request.reusedSocket && err.code === 'ECONNRESET') {
+        httpRequest(method, url, body, extraHeaders).then(resolve, reject);
+        return;
+      }
+      reject(err);
+    });
     request.end(payload);
   });
 }
