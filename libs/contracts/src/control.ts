@@ -51,9 +51,45 @@ export const DrainAcceptedMessage = z.object({
   type: z.literal('service.drain-accepted'),
   serviceId: ServiceId,
   moving: z.array(ObserverId),
+  /** The `requestId` of the `service.draining` this answers, when it had one. */
+  requestId: z.uuid().optional(),
   requestedAt: Timestamp,
 });
 export type DrainAcceptedMessage = z.infer<typeof DrainAcceptedMessage>;
 
-export const ControlMessage = z.discriminatedUnion('type', [CancelMessage, ReleaseMessage, DrainAcceptedMessage]);
+/**
+ * Sent to one service only: an operator drains it (`draining: true`: it stops taking jobs and has
+ * its observers moved, and stays up) or lets it take jobs again. Sent again whenever the
+ * service's heartbeat disagrees with what the manager keeps, so a lost message is not lost for long.
+ */
+export const ServiceDrainMessage = z.object({
+  type: z.literal('service.drain'),
+  serviceId: ServiceId,
+  draining: z.boolean(),
+  requestedAt: Timestamp,
+});
+export type ServiceDrainMessage = z.infer<typeof ServiceDrainMessage>;
+
+/**
+ * Sent to one service only: the manager wants these copies moved, to even out the load
+ * (`rebalance`) or to ack jobs held too long (`rotate`). The service answers with a
+ * `service.draining` of the copies it can move; a rebalancing service takes no new jobs until
+ * they have gone, a rotating one may take their next generation back itself.
+ */
+export const ServiceShedMessage = z.object({
+  type: z.literal('service.shed'),
+  serviceId: ServiceId,
+  purpose: z.enum(['rebalance', 'rotate']),
+  observerIds: z.array(ObserverId).min(1).max(10_000),
+  requestedAt: Timestamp,
+});
+export type ServiceShedMessage = z.infer<typeof ServiceShedMessage>;
+
+export const ControlMessage = z.discriminatedUnion('type', [
+  CancelMessage,
+  ReleaseMessage,
+  DrainAcceptedMessage,
+  ServiceDrainMessage,
+  ServiceShedMessage,
+]);
 export type ControlMessage = z.infer<typeof ControlMessage>;

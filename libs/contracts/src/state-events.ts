@@ -14,6 +14,8 @@ export const KindDescription = z.object({
   name: KindName,
   /** JSON Schema (draft 2020-12) of the kind's params, generated from its zod schema. */
   paramsSchema: z.record(z.string(), z.unknown()),
+  /** `never`: two copies must never run at once, so the manager does not rebalance or rotate it. */
+  overlap: z.enum(['allowed', 'never']).optional(),
 });
 export type KindDescription = z.infer<typeof KindDescription>;
 
@@ -71,6 +73,8 @@ export const ServiceHeartbeat = z
     memory: z.object({ heapUsedBytes: z.int().nonnegative(), rssBytes: z.int().nonnegative() }).optional(),
     /** Observations dropped since the service started: observers publishing faster than the broker takes. */
     observationsDropped: z.int().nonnegative().optional(),
+    /** It takes no new jobs and moves its observers away (an operator drain or a SIGTERM). */
+    draining: z.boolean().optional(),
   })
   .refine(generationsMatch, generationsMismatch);
 
@@ -82,10 +86,18 @@ export const ServiceDied = z.object({
 });
 
 /**
- * A stopping service asks for its observers to be moved before it lets them go: it takes no new
- * jobs, keeps running these, and stops each once the manager has released it. `running` lists
- * the copies to move (parallel to `generations`); observers of kinds that must never overlap are
- * stopped and handed back at once instead, and are not listed.
+ * Why a service asks for copies to be moved: `stop`, it is shutting down (SIGTERM); `drain`, an
+ * operator is emptying it; `rebalance` and `rotate`, the manager asked it to shed these copies
+ * (`service.shed`).
+ */
+export const MovePurpose = z.enum(['stop', 'drain', 'rebalance', 'rotate']);
+export type MovePurpose = z.infer<typeof MovePurpose>;
+
+/**
+ * A service asks for copies it runs to be moved before it lets them go: it keeps running them and
+ * stops each once the manager has released it. `running` lists the copies to move (parallel to
+ * `generations`). Observers of kinds that must never overlap are not listed while they run: a
+ * stopping or drained service hands their jobs back, and a rotation stops them before asking.
  */
 export const ServiceDraining = z
   .object({
@@ -98,6 +110,10 @@ export const ServiceDraining = z
      * observers itself: a manager that reads the request later (it was down) leaves it alone.
      */
     answerWithinMs: z.int().positive(),
+    /** Services from before moves other than SIGTERM's send none: `stop`. */
+    purpose: MovePurpose.default('stop'),
+    /** Echoed in the answer, so that a late answer to an earlier request is not taken for this one's. */
+    requestId: z.uuid().optional(),
   })
   .refine((e) => e.generations.length === e.running.length, generationsMismatch);
 
