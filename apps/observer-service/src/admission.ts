@@ -13,7 +13,7 @@ export interface HeldCopy {
 
 export interface AdmissionInput {
   readonly generation: number;
-  /** The service is shutting down. */
+  /** The service is shutting down, or shedding observers (their next generations must go elsewhere). */
   readonly stopping: boolean;
   readonly note: ObserverNote | undefined;
   readonly held: HeldCopy | undefined;

@@ -62,7 +62,11 @@ export interface SessionEvents {
   cancel(observerId: string, deadLetter: boolean, receivedAt: number): void;
   release(observerId: string, generation: number, reason: ReleaseReason): void;
   /** The manager answered this service's `service.draining`: these observers are being moved. */
-  drainAccepted(moving: readonly string[]): void;
+  drainAccepted(moving: readonly string[], requestId: string | undefined): void;
+  /** An operator drains the service (or lets it take jobs again). */
+  drain(draining: boolean): void;
+  /** The manager asks for these copies to be moved (`service.shed`). */
+  shed(purpose: 'rebalance' | 'rotate', observerIds: readonly string[]): void;
   /** A consume connection is up and its control queue bound; resolves once announced (born). */
   opened(): Promise<void>;
   /** The consume connection is lost: the broker has requeued every job delivered on it. */
@@ -103,6 +107,8 @@ export class AmqpSession implements JobTransport<JobDelivery> {
   private stallWatch: NodeJS.Timeout | undefined;
   private lastTick = 0;
   private closing = false;
+  /** An operator drain holds the job consumers back (see setDrained). */
+  private drained = false;
   /** Resolves when the publish connection is (next) up. */
   private publishReady: { promise: Promise<void>; resolve: () => void };
 
@@ -141,6 +147,25 @@ export class AmqpSession implements JobTransport<JobDelivery> {
   /** The broker blocks publishing (a resource alarm): observations are held back, then dropped. */
   get blocked(): boolean {
     return this.publisher?.blocked !== undefined;
+  }
+
+  /**
+   * Drained by an operator: no consumers (held jobs stay held) until undrained, also across
+   * reconnects. Undrained, a single pool's consumer comes back with the slots left as its
+   * prefetch, since the jobs still held count against the old consumer, not the new one.
+   */
+  async setDrained(drained: boolean, held: number): Promise<void> {
+    if (this.drained === drained) return;
+    this.drained = drained;
+    const session = this.jobsSession;
+    if (!session?.alive || this.closing) return;
+    if (drained) {
+      await this.pauseConsuming(session);
+      return;
+    }
+    const { capacity, pools } = this.options;
+    await session.jobs.prefetch(pools.length > 1 ? capacity : Math.max(1, capacity - held), false);
+    await this.resumeConsuming(session);
   }
 
   /** Stops taking jobs (consumers cancelled); held jobs stay held until settled. */
@@ -210,7 +235,7 @@ export class AmqpSession implements JobTransport<JobDelivery> {
    */
   heldChanged(held: number): void {
     const session = this.jobsSession;
-    if (this.options.pools.length < 2 || !session?.alive || this.closing) return;
+    if (this.options.pools.length < 2 || !session?.alive || this.closing || this.drained) return;
     const full = held >= this.options.capacity;
     const consuming = session.consumers.size > 0;
     if (full === !consuming) return;
@@ -275,7 +300,7 @@ export class AmqpSession implements JobTransport<JobDelivery> {
     // Announced before consuming, so the manager learns of a restart before its new placements.
     await withTimeout(this.publishReady.promise, PUBLISH_CONNECTION_WAIT_MS, 'the publish connection is down');
     await this.options.events.opened();
-    if (this.closing) return;
+    if (this.closing || this.drained) return;
     // Per-consumer prefetch (global QoS is deprecated and refused by brokers 4.3+).
     await jobs.prefetch(this.options.capacity, false);
     await this.resumeConsuming(session);
@@ -348,7 +373,15 @@ export class AmqpSession implements JobTransport<JobDelivery> {
         return;
       case 'service.drain-accepted':
         if (message.serviceId !== this.options.serviceId) return;
-        this.options.events.drainAccepted(message.moving);
+        this.options.events.drainAccepted(message.moving, message.requestId);
+        return;
+      case 'service.drain':
+        if (message.serviceId !== this.options.serviceId) return;
+        this.options.events.drain(message.draining);
+        return;
+      case 'service.shed':
+        if (message.serviceId !== this.options.serviceId) return;
+        this.options.events.shed(message.purpose, message.observerIds);
         return;
     }
   }

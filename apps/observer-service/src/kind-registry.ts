@@ -27,7 +27,11 @@ export class KindRegistry {
 
   /** What the service announces in its birth, so the manager can validate params. */
   describe(): KindDescription[] {
-    return [...this.kinds.values()].map((kind) => ({ name: kind.name, paramsSchema: paramsSchema(kind) }));
+    return [...this.kinds.values()].map((kind) => ({
+      name: kind.name,
+      paramsSchema: paramsSchema(kind),
+      overlap: kind.overlap ?? 'allowed',
+    }));
   }
 
   private add(kind: ObserverKind): void {

@@ -88,6 +88,7 @@ export class ObserverHost<D> {
   private readonly policies = new Map<ObserverKind, RestartPolicy>();
   private heldCount = 0;
   private stopping = false;
+  private refusing = false;
 
   constructor(private readonly options: ObserverHostOptions<D>) {
     this.notes = new ObserverNotes(options.noteMemoryMs);
@@ -98,9 +99,13 @@ export class ObserverHost<D> {
     return this.heldCount;
   }
 
-  /** Whether a job of this observer is held here (running, waiting or parked). */
-  holds(observerId: string): boolean {
-    return this.holdsOf.get(observerId)?.owns === true;
+  /**
+   * Whether a job of this observer is held here (running, waiting or parked); with `upTo`, only
+   * a job of that generation or older (a newer one adopted here does not count).
+   */
+  holds(observerId: string, upTo = Infinity): boolean {
+    const hold = this.holdsOf.get(observerId);
+    return hold?.owns === true && hold.job.generation <= upTo;
   }
 
   /**
@@ -196,13 +201,17 @@ export class ObserverHost<D> {
     return stopped;
   }
 
-  /**
-   * Graceful stop: jobs not running go back to the queue now, running observers are stopped and
-   * their jobs requeued as each ends. Resolves once every run has ended.
-   */
   /** Jobs delivered from now on go straight back to the queue: the service is stopping. */
   refuseNew(): void {
     this.stopping = true;
+  }
+
+  /**
+   * While on, jobs delivered go straight back to the queue, for other services: this one is
+   * shedding observers, and the next generation of one it sheds must not land here.
+   */
+  refuse(on: boolean): void {
+    this.refusing = on;
   }
 
   /**
@@ -247,7 +256,7 @@ export class ObserverHost<D> {
     const params = kind?.params.safeParse(job.params);
     const decision = admit({
       generation: job.generation,
-      stopping: this.stopping,
+      stopping: this.stopping || this.refusing,
       note: this.notes.get(job.observerId),
       held: current && current !== hold ? this.describe(current, job) : undefined,
       full: this.options.fullAt !== undefined && this.heldCount > this.options.fullAt,

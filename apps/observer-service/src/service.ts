@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueType } from '@vigil/broker';
-import { encodeMessage, observationRoutingKey, type JobMessage, type Observation } from '@vigil/contracts';
+import {
+  encodeMessage,
+  observationRoutingKey,
+  type JobMessage,
+  type MovePurpose,
+  type Observation,
+} from '@vigil/contracts';
 import { pause } from '@vigil/backoff';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { RestartPolicy } from '@vigil/observer-sdk';
@@ -35,8 +41,8 @@ export interface ObserverServiceOptions {
 const PARK_BACKOFF = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
 /** A draining service that hears nothing from a manager this long stops its observers itself, ms. */
 const DRAIN_ANSWER_TIMEOUT_MS = 3_000;
-/** How often a drain looks whether every moving observer has been released, ms. */
-const DRAIN_POLL_MS = 20;
+/** How often a round of moves looks whether every moving observer has been released, ms. */
+const MOVE_POLL_MS = 20;
 /** How often observers whose observations were dropped are named in the log, ms. */
 const DROP_REPORT_INTERVAL_MS = 60_000;
 
@@ -55,8 +61,13 @@ export class ObserverService {
   private readonly outlet: ObservationOutlet;
   private dropReportTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  /** Set while a drain waits for the manager's answer. */
-  private drainAnswer: ((moving: readonly string[]) => void) | undefined;
+  /** Set while a request to move observers waits for the manager's answer. */
+  private drainAnswer: { requestId: string; resolve: (moving: readonly string[]) => void } | undefined;
+  /** A round of moves under way (one at a time): a drain, a rebalance or a rotation. */
+  private round: Promise<void> | undefined;
+  /** Drained by an operator. */
+  private drained = false;
+  private drainRetry: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ObserverServiceOptions) {
     this.log = options.log.child({ serviceId: this.id, serviceName: options.name });
@@ -75,7 +86,12 @@ export class ObserverService {
         job: (delivery, content) => this.host.deliver(delivery, content),
         cancel: (observerId, deadLetter, receivedAt) => this.host.cancel(observerId, deadLetter, receivedAt),
         release: (observerId, generation, reason) => this.host.release(observerId, generation, reason),
-        drainAccepted: (moving) => this.drainAnswer?.(moving),
+        drainAccepted: (moving, requestId) => {
+          // An answer without an id comes from a manager that predates them.
+          if (requestId === undefined || requestId === this.drainAnswer?.requestId) this.drainAnswer?.resolve(moving);
+        },
+        drain: (drained) => this.setDrained(drained),
+        shed: (purpose, observerIds) => this.shed(purpose, observerIds),
         opened: () => this.reporter.announce(),
         lost: () => this.connectionLost(),
         republish: () => this.reannounce(),
@@ -99,6 +115,7 @@ export class ObserverService {
         parked: this.host.parked(),
         held: this.host.held,
         observationsDropped: this.outlet.dropped,
+        draining: this.drained || this.stopping !== undefined,
       }),
       log,
     });
@@ -142,9 +159,12 @@ export class ObserverService {
   private async shutdown(reason: string): Promise<void> {
     this.log.info({ reason, running: this.host.held }, 'observer service stopping');
     clearInterval(this.dropReportTimer);
+    clearInterval(this.drainRetry);
     this.host.refuseNew();
     await this.session.stopConsuming();
-    const moving = await this.drain();
+    // A move already under way (a rebalance, say) ends first: one request at a time.
+    await this.round;
+    const moving = this.options.drainTimeoutMs === 0 ? new Set<string>() : await this.moveAway('stop');
     this.reporter.stopHeartbeats();
     await this.host.stop(moving);
     await this.reporter.died(reason).catch((err: unknown) => this.warn(err, 'announce service.died'));
@@ -153,42 +173,113 @@ export class ObserverService {
   }
 
   /**
-   * Asks the manager to move the observers running here, and waits until it has released each
-   * (or DRAIN_TIMEOUT_MS passed). Returns the observers the manager is moving: their next
-   * generation is queued, so their jobs here are acked rather than handed back. With no answer
-   * from a manager the drain ends at once: the observers stop and their jobs go back, as before.
+   * An operator drains the service, or lets it take jobs again. Drained, it takes no new jobs,
+   * hands back the jobs of kinds that must never overlap, and has the rest moved; what could not
+   * move yet (no room elsewhere) is asked for again at every heartbeat. It stays up either way.
    */
-  private async drain(): Promise<ReadonlySet<string>> {
-    const { drainTimeoutMs } = this.options;
-    if (drainTimeoutMs === 0) return new Set();
+  private setDrained(drained: boolean): void {
+    if (this.stopping || this.drained === drained) return;
+    this.drained = drained;
+    this.host.refuse(drained);
+    this.log.info({ running: this.host.held }, drained ? 'drained by an operator' : 'undrained: taking jobs again');
+    this.session
+      .setDrained(drained, this.host.held)
+      .catch((err: unknown) => this.warn(err, drained ? 'stop consuming' : 'consume again'));
+    clearInterval(this.drainRetry);
+    if (!drained) return;
+    this.drainSome();
+    this.drainRetry = setInterval(() => this.drainSome(), this.options.heartbeatIntervalMs);
+    this.drainRetry.unref();
+  }
+
+  /** One round of moves for a drained service, unless one is under way or nothing is left to move. */
+  private drainSome(): void {
+    if (!this.drained || this.stopping || this.round) return;
     const unmovable = this.host.handBackUnmovable();
-    if (unmovable > 0) this.log.info({ unmovable }, 'stopped the observers whose kinds must never overlap');
+    if (unmovable > 0)
+      this.log.info({ unmovable }, 'drained: handed back the observers whose kinds must never overlap');
+    if (this.host.running({ movable: true }).ids.length === 0) return;
+    this.startRound(() => this.moveAway('drain'));
+  }
+
+  /**
+   * The manager asks for these copies to be moved: to even the load out (this service takes no
+   * new jobs meanwhile, so their next generations go elsewhere) or to ack jobs held too long (the
+   * next generation may come back here, and is adopted in place). Copies of kinds that must
+   * never overlap are not moved for either.
+   */
+  private shed(purpose: 'rebalance' | 'rotate', observerIds: readonly string[]): void {
+    if (this.stopping || this.drained || this.round) {
+      this.log.info(
+        { purpose, asked: observerIds.length },
+        'asked to shed observers while busy moving others; ignored',
+      );
+      return;
+    }
+    const refuse = purpose === 'rebalance';
+    this.startRound(async () => {
+      if (refuse) this.host.refuse(true);
+      try {
+        await this.moveAway(purpose, new Set(observerIds));
+      } finally {
+        if (refuse && !this.drained && !this.stopping) this.host.refuse(false);
+      }
+    });
+  }
+
+  private startRound(work: () => Promise<unknown>): void {
+    this.round = work()
+      .catch((err: unknown) => this.warn(err, 'move observers'))
+      .finally(() => (this.round = undefined))
+      .then(() => undefined);
+  }
+
+  /**
+   * Asks the manager to move the copies running here (those in `only`, if given), and waits
+   * until it has released each, or DRAIN_TIMEOUT_MS passed. Returns the observers the manager is
+   * moving: their next generation is queued, so their jobs here are acked rather than handed
+   * back. With no answer from a manager it returns at once, with none: the manager may be down.
+   */
+  private async moveAway(purpose: MovePurpose, only?: ReadonlySet<string>): Promise<ReadonlySet<string>> {
+    const { drainTimeoutMs } = this.options;
+    if (purpose === 'stop') {
+      const unmovable = this.host.handBackUnmovable();
+      if (unmovable > 0) this.log.info({ unmovable }, 'stopped the observers whose kinds must never overlap');
+    }
     const copies = this.host.running({ movable: true });
+    if (only) {
+      const kept = copies.ids.flatMap((id, i) => (only.has(id) ? [i] : []));
+      copies.ids = kept.map((i) => copies.ids[i]!);
+      copies.generations = kept.map((i) => copies.generations[i]!);
+    }
     if (copies.ids.length === 0) return new Set();
+    const requestId = randomUUID();
     const answerWithinMs = Math.min(DRAIN_ANSWER_TIMEOUT_MS, drainTimeoutMs);
     const answer = new Promise<readonly string[] | undefined>((resolve) => {
-      this.drainAnswer = resolve;
+      this.drainAnswer = { requestId, resolve };
       setTimeout(() => resolve(undefined), answerWithinMs).unref();
     });
     try {
-      await this.reporter.draining(copies, answerWithinMs);
+      await this.reporter.draining({ copies, answerWithinMs, purpose, requestId });
+      const moving = await answer;
+      if (!moving) {
+        this.log.warn({ purpose, running: copies.ids.length }, 'no manager answered the request to move observers');
+        return new Set();
+      }
+      this.log.info({ purpose, asked: copies.ids.length, moving: moving.length }, 'observers are being moved');
+      const generationOf = new Map(copies.ids.map((id, i) => [id, copies.generations[i]!]));
+      const here = (id: string) => this.host.holds(id, generationOf.get(id));
+      const deadline = Date.now() + drainTimeoutMs;
+      while (moving.some(here) && Date.now() < deadline) await pause(MOVE_POLL_MS);
+      const left = moving.filter(here).length;
+      if (left > 0) this.log.warn({ purpose, left, drainTimeoutMs }, 'not every observer moved in time');
+      return new Set(moving);
     } catch (err) {
+      this.warn(err, 'ask for observers to be moved');
+      return new Set();
+    } finally {
       this.drainAnswer = undefined;
-      this.warn(err, 'ask for the observers to be moved; stopping them instead');
-      return new Set();
     }
-    const moving = await answer;
-    this.drainAnswer = undefined;
-    if (!moving) {
-      this.log.warn({ running: copies.ids.length }, 'no manager answered the drain; stopping the observers instead');
-      return new Set();
-    }
-    this.log.info({ running: copies.ids.length, moving: moving.length }, 'draining: observers are being moved');
-    const deadline = Date.now() + drainTimeoutMs;
-    while (moving.some((id) => this.host.holds(id)) && Date.now() < deadline) await pause(DRAIN_POLL_MS);
-    const left = moving.filter((id) => this.host.holds(id)).length;
-    if (left > 0) this.log.warn({ left, drainTimeoutMs }, 'drain timed out; stopping what was not moved yet');
-    return new Set(moving);
   }
 
   /**

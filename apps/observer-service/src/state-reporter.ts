@@ -4,6 +4,7 @@ import {
   MAX_STARTS_PER_EVENT,
   type JobMessage,
   type KindDescription,
+  type MovePurpose,
   type StateEvent,
   type StateEventOf,
 } from '@vigil/contracts';
@@ -21,6 +22,8 @@ export interface Holdings {
   held: number;
   /** Observations dropped since the service started. */
   observationsDropped: number;
+  /** It takes no new jobs and moves its observers away. */
+  draining: boolean;
 }
 
 export interface StateReporterOptions {
@@ -83,13 +86,19 @@ export class StateReporter implements HostReports {
   }
 
   /** `service.draining`: asks the manager to move these copies (parallel arrays) before they stop. */
-  draining(copies: { ids: string[]; generations: number[] }, answerWithinMs: number): Promise<void> {
+  draining(request: {
+    copies: { ids: string[]; generations: number[] };
+    answerWithinMs: number;
+    purpose: MovePurpose;
+    requestId: string;
+  }): Promise<void> {
+    const { copies, ...rest } = request;
     return this.publish({
       type: 'service.draining',
       ...this.base(),
       running: copies.ids,
       generations: copies.generations,
-      answerWithinMs,
+      ...rest,
     });
   }
 
@@ -158,6 +167,7 @@ export class StateReporter implements HostReports {
       freeSlots: Math.max(0, options.capacity - holdings.held),
       memory: { heapUsedBytes: heapUsed, rssBytes: rss },
       observationsDropped: holdings.observationsDropped,
+      draining: holdings.draining,
     })
       .then(
         () => this.touchHealthFile(),
