@@ -20,6 +20,8 @@ import {
   type CancelMessage,
   type JobMessage,
   type DrainAcceptedMessage,
+  type ServiceDrainMessage,
+  type ServiceShedMessage,
   type ReleaseMessage,
   type StateEvent,
 } from '@vigil/contracts';
@@ -217,14 +219,36 @@ export class ManagerBroker {
   }
 
   /** Tells a draining service which of its observers the manager is moving (see `DrainAcceptedMessage`). */
-  async sendDrainAccepted(serviceId: string, moving: readonly string[]): Promise<void> {
-    const message: DrainAcceptedMessage = {
+  sendDrainAccepted(serviceId: string, moving: readonly string[], requestId: string | undefined): Promise<void> {
+    return this.sendToService({
       type: 'service.drain-accepted',
       serviceId,
       moving: [...moving],
+      ...(requestId === undefined ? {} : { requestId }),
       requestedAt: new Date().toISOString(),
-    };
-    await this.requirePublishing().publisher.publish('', this.names.controlQueue(serviceId), encodeMessage(message), {
+    });
+  }
+
+  /** Drains or undrains one service (see `ServiceDrainMessage`). */
+  sendServiceDrain(serviceId: string, draining: boolean): Promise<void> {
+    return this.sendToService({ type: 'service.drain', serviceId, draining, requestedAt: new Date().toISOString() });
+  }
+
+  /** Asks one service to have these copies moved (see `ServiceShedMessage`). */
+  sendShed(serviceId: string, purpose: ServiceShedMessage['purpose'], observerIds: readonly string[]): Promise<void> {
+    return this.sendToService({
+      type: 'service.shed',
+      serviceId,
+      purpose,
+      observerIds: [...observerIds],
+      requestedAt: new Date().toISOString(),
+    });
+  }
+
+  /** Through the default exchange to the service's own control queue: no other service sees it. */
+  private async sendToService(message: DrainAcceptedMessage | ServiceDrainMessage | ServiceShedMessage): Promise<void> {
+    const queue = this.names.controlQueue(message.serviceId);
+    await this.requirePublishing().publisher.publish('', queue, encodeMessage(message), {
       persistent: false,
       timeoutMs: PUBLISH_TIMEOUT_MS,
     });

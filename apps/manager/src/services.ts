@@ -1,12 +1,20 @@
 import type { DataSource } from 'typeorm';
 import type { KindDescription } from '@vigil/contracts';
-import type { ObserverStatus, ServiceStatus } from './db/statuses';
+import type { ObserverStatus, ServiceStatus, ServiceViewStatus } from './db/statuses';
 import { sql } from './db/sql';
+
+/** How the manager tells one service to drain or undrain. */
+export interface DrainSender {
+  sendServiceDrain(serviceId: string, draining: boolean): Promise<void>;
+}
+
+export type DrainResult =
+  { type: 'ok'; service: ServiceDetail } | { type: 'not-found' } | { type: 'dead'; service: ServiceDetail };
 
 export interface ServiceView {
   id: string;
   name: string;
-  status: ServiceStatus;
+  status: ServiceViewStatus;
   capacity: number;
   running: number;
   freeSlots: number;
@@ -56,12 +64,17 @@ interface ServiceRecord {
 
 /** Reading the services the manager knows of. */
 export class Services {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly broker: DrainSender,
+  ) {}
 
-  async list(filter: { status?: ServiceStatus; name?: string; limit: number; cursor?: string }) {
+  async list(filter: { status?: ServiceViewStatus; name?: string; limit: number; cursor?: string }) {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (filter.status) where.push(`status = $${params.push(filter.status)}`);
+    if (filter.status === 'Dead') where.push(`status = 'Dead'`);
+    if (filter.status === 'Alive') where.push(`status = 'Alive' AND draining_since IS NULL`);
+    if (filter.status === 'Draining') where.push(`status = 'Alive' AND draining_since IS NOT NULL`);
     if (filter.name) where.push(`name = $${params.push(filter.name)}`);
     if (filter.cursor) where.push(`id > $${params.push(filter.cursor)}`);
     const rows = await sql<ServiceRecord>(
@@ -87,13 +100,32 @@ export class Services {
     );
     return { ...toView(row), observers };
   }
+
+  /**
+   * An operator drains a live service (it stops taking jobs and its observers are moved away,
+   * and it stays up) or undrains it. The service is told at once; a service that missed it is
+   * told again when its next heartbeat disagrees.
+   */
+  async setDraining(id: string, draining: boolean): Promise<DrainResult> {
+    const updated = await sql<{ id: string }>(
+      this.db,
+      `UPDATE services SET draining_since = CASE WHEN $2 THEN coalesce(draining_since, now()) END
+       WHERE id = $1 AND status = 'Alive' RETURNING id`,
+      [id, draining],
+    );
+    const service = await this.get(id);
+    if (!service) return { type: 'not-found' };
+    if (updated.length === 0) return { type: 'dead', service };
+    await this.broker.sendServiceDrain(id, draining);
+    return { type: 'ok', service };
+  }
 }
 
 function toView(row: ServiceRecord): ServiceView {
   return {
     id: row.id,
     name: row.name,
-    status: row.status,
+    status: row.status === 'Alive' && row.draining_since !== null ? 'Draining' : row.status,
     capacity: row.capacity,
     running: row.running,
     freeSlots: row.free_slots,

@@ -231,6 +231,30 @@ export function createApp(deps: AppDependencies): express.Express {
     res.json(service);
   });
 
+  for (const [verb, draining] of [
+    ['drain', true],
+    ['undrain', false],
+  ] as const) {
+    api.post(`/services/:id/${verb}`, admin, async (req, res) => {
+      const id = IdParam.safeParse(req.params.id);
+      const result = id.success ? await services.setDraining(id.data, draining) : ({ type: 'not-found' } as const);
+      switch (result.type) {
+        case 'ok':
+          log.info({ serviceId: result.service.id, name: result.service.name }, `service ${verb}ed`);
+          res.json(result.service);
+          return;
+        case 'dead':
+          sendProblem(res, 'service-dead', `service ${result.service.id} is dead; only a live service can ${verb}`, {
+            service: result.service,
+          });
+          return;
+        case 'not-found':
+          sendProblem(res, 'not-found', `no service with id ${String(req.params.id)}`);
+          return;
+      }
+    });
+  }
+
   api.post('/tokens', admin, async (req, res) => {
     const body = parseOr400(CreateTokenBody, req.body, res, 'body');
     if (!body) return;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/statuses';
+import { OBSERVER_STATUSES, SERVICE_VIEW_STATUSES } from '../db/statuses';
 import { CreateObserverBody, CreateTokenBody } from './schemas';
 
 const problem = {
@@ -75,7 +75,7 @@ const service = {
   properties: {
     id: { type: 'string', format: 'uuid' },
     name: { type: 'string' },
-    status: { enum: SERVICE_STATUSES },
+    status: { enum: SERVICE_VIEW_STATUSES },
     capacity: { type: 'integer' },
     running: { type: 'integer' },
     freeSlots: { type: 'integer' },
@@ -189,7 +189,7 @@ export function openApiDocument() {
         get: {
           summary: 'List observer services',
           parameters: [
-            { name: 'status', in: 'query', schema: { enum: SERVICE_STATUSES } },
+            { name: 'status', in: 'query', schema: { enum: SERVICE_VIEW_STATUSES } },
             { name: 'name', in: 'query', schema: { type: 'string' } },
             ...listParams,
           ],
@@ -201,6 +201,21 @@ export function openApiDocument() {
           summary: 'One service: capacity, load, observers, last heartbeat',
           parameters: [idParam],
           responses: { 200: json(service, 'The service'), 404: problem, ...denied },
+        },
+      },
+      '/services/{id}/drain': {
+        post: {
+          summary:
+            'Drain a live service (admin): it takes no new jobs and its observers move to other services; it stays up',
+          parameters: [idParam],
+          responses: { 200: json(service, 'The service, Draining'), 404: problem, 409: problem, ...denied },
+        },
+      },
+      '/services/{id}/undrain': {
+        post: {
+          summary: 'Let a drained service take jobs again (admin)',
+          parameters: [idParam],
+          responses: { 200: json(service, 'The service, Alive'), 404: problem, 409: problem, ...denied },
         },
       },
       '/tokens': {

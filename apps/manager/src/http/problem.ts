@@ -7,6 +7,7 @@ export const PROBLEMS = {
   forbidden: { status: 403, title: 'The token may not do this' },
   'not-found': { status: 404, title: 'Not found' },
   'name-in-use': { status: 409, title: 'An observer with this name exists' },
+  'service-dead': { status: 409, title: 'The service is dead' },
   gone: { status: 410, title: 'The observer is deleted' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_POOL, KindName, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
-import { OBSERVER_STATUSES, SERVICE_STATUSES } from '../db/statuses';
+import { OBSERVER_STATUSES, SERVICE_VIEW_STATUSES } from '../db/statuses';
 import { ROLES } from '../tokens';
 
 export const CreateObserverBody = z.strictObject({
@@ -45,7 +45,7 @@ export const ListObserversQuery = z.strictObject({
 });
 
 export const ListServicesQuery = z.strictObject({
-  status: z.enum(SERVICE_STATUSES).optional(),
+  status: z.enum(SERVICE_VIEW_STATUSES).optional(),
   name: z.string().max(200).optional(),
   limit: Limit,
   /** Services page by id; the cursor is the last id of the previous page. */

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { JobMessage } from '@vigil/contracts';
+import type { JobMessage, MovePurpose } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
 import { decidePlacement, type Placement, type PlacementRow, type Release, type Report } from './placement-rules';
@@ -13,12 +13,14 @@ export interface Effects {
   quarantine: string[];
   /** Copies to stop on one service each: the manager keeps another. */
   release: Release[];
-  /** Draining services, each with the next generation of the observers to move from it. */
-  moves: { serviceId: string; jobs: JobMessage[] }[];
+  /** Services asking for moves, each with the next generation of the observers to move from it. */
+  moves: { serviceId: string; purpose: MovePurpose; requestId: string | undefined; jobs: JobMessage[] }[];
+  /** Services whose heartbeat disagrees with the drain an operator asked for: tell them again. */
+  drains: { serviceId: string; draining: boolean }[];
 }
 
 export function noEffects(): Effects {
-  return { cancel: [], quarantine: [], release: [], moves: [] };
+  return { cancel: [], quarantine: [], release: [], moves: [], drains: [] };
 }
 
 interface RowRecord {

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { JobMessage, StateEvent, StateEventOf } from '@vigil/contracts';
+import type { JobMessage, MovePurpose, StateEvent, StateEventOf } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
 import { inRuns, unbatched, withoutStaleHeartbeats, type OtherEvent, type Started } from './event-batches';
@@ -9,6 +9,14 @@ import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
 import { recordTimeline } from './timeline';
 
 type Holdings = StateEventOf<'service.born'> | StateEventOf<'service.heartbeat'>;
+
+/** Why an observer moves, in its timeline. */
+const MOVE_WHY: Record<MovePurpose, string> = {
+  stop: 'its service is stopping',
+  drain: 'its service is drained',
+  rebalance: 'rebalancing',
+  rotate: 'its job was held long enough to rotate',
+};
 
 /**
  * Runs `apply` in a transaction that first checks this manager still holds the lease it was
@@ -41,6 +49,7 @@ export class StateProjector {
         quarantine: [...new Set(effects.quarantine)],
         release: effects.release,
         moves: effects.moves,
+        drains: effects.drains,
       };
     });
   }
@@ -71,40 +80,43 @@ export class StateProjector {
   }
 
   /**
-   * A stopping service asks for its observers to be moved: the next generation of each copy it
-   * listed (and the manager has there, at that generation) is published, and the copy left on
-   * the service is released once the new one runs elsewhere. Never two generations in the queue
-   * for nothing: a copy the manager does not have there is not moved, and the service hands its
-   * job back as it stops.
+   * A service asks for copies to be moved: the next generation of each copy it listed (and the
+   * manager has there, at that generation) is published, and the copy left on the service is
+   * released once the new one runs elsewhere. Never two generations in the queue for nothing: a
+   * copy the manager does not have there is not moved, and the service keeps it (or, stopping,
+   * hands its job back).
    */
   private async serviceDraining(
     tx: EntityManager,
     e: StateEventOf<'service.draining'>,
     effects: Effects,
   ): Promise<void> {
-    // Read too late (this manager was down or behind): the service has stopped its observers
-    // and handed their jobs back already. Moving them now would only queue a second job each.
+    // Read too late (this manager was down or behind): the service has given up on an answer
+    // (a stopping one has handed the jobs back already). Moving them now would only queue a
+    // second job each.
     if (Date.now() - Date.parse(e.at) > e.answerWithinMs) return;
     const alive = await sql<{ id: string }>(
       tx,
-      `UPDATE services SET draining_since = coalesce(draining_since, now()) WHERE id = $1 AND status = 'Alive'
-       RETURNING id`,
-      [e.serviceId],
+      `UPDATE services SET draining_since = CASE WHEN $2 THEN coalesce(draining_since, now()) ELSE draining_since END
+       WHERE id = $1 AND status = 'Alive' RETURNING id`,
+      [e.serviceId, e.purpose === 'stop'],
     );
     if (alive.length === 0) return;
-    // Only as many as other services have room for, per pool: a job published for a move
-    // nobody can take would leave the draining service waiting for nothing until its timeout.
+    // Only as many as there is room for, per pool: a job published for a move nobody can take
+    // would leave the service waiting for nothing until its timeout. A rotation's next generation
+    // may land back on its own service (and is adopted there); the other moves must go elsewhere.
     const candidates = await sql<{ id: string; pool: string; free: number }>(
       tx,
       `SELECT o.id, o.pool, coalesce((
            SELECT sum(s.free_slots) FROM services s
-           WHERE s.status = 'Alive' AND s.draining_since IS NULL AND s.id <> $1 AND s.pools @> jsonb_build_array(o.pool)), 0)::int AS free
+           WHERE s.status = 'Alive' AND s.draining_since IS NULL AND ($4 OR s.id <> $1)
+             AND s.pools @> jsonb_build_array(o.pool)), 0)::int AS free
        FROM unnest($2::uuid[], $3::int[]) AS r(id, generation)
        JOIN observers o ON o.id = r.id
        WHERE o.service_id = $1 AND o.running_generation = r.generation AND o.generation = r.generation
          AND o.status = 'Processing' AND o.contender_service_id IS NULL AND NOT o.quarantine_pending
        ORDER BY o.pool, o.id`,
-      [e.serviceId, e.running, e.generations],
+      [e.serviceId, e.running, e.generations, e.purpose === 'rotate'],
     );
     const taken = new Map<string, number>();
     const movable = candidates.filter(({ pool, free }) => {
@@ -115,7 +127,7 @@ export class StateProjector {
     });
     const moved = await sql<JobMessage & { observerId: string }>(
       tx,
-      `UPDATE observers o SET generation = o.generation + 1, moved_from = $1, updated_at = now()
+      `UPDATE observers o SET generation = o.generation + 1, moved_from = $1, moved_at = now(), updated_at = now()
        WHERE o.id = ANY($2::uuid[])
        RETURNING o.id AS "observerId", o.name, o.kind, o.pool, o.params, o.generation`,
       [e.serviceId, movable.map((c) => c.id)],
@@ -128,10 +140,10 @@ export class StateProjector {
         status: 'Processing',
         serviceId: e.serviceId,
         generation: job.generation,
-        reason: `its service is draining: generation ${job.generation} published to move it`,
+        reason: `${MOVE_WHY[e.purpose]}: generation ${job.generation} published to move it`,
       })),
     );
-    effects.moves.push({ serviceId: e.serviceId, jobs: moved });
+    effects.moves.push({ serviceId: e.serviceId, purpose: e.purpose, requestId: e.requestId, jobs: moved });
   }
 
   private async serviceBorn(tx: EntityManager, e: StateEventOf<'service.born'>, effects: Effects): Promise<void> {
@@ -207,6 +219,23 @@ export class StateProjector {
       );
     }
     await this.holdings(tx, e, 'not in its heartbeat', effects);
+    if (e.draining !== undefined) await this.checkDrain(tx, e.serviceId, e.draining, effects);
+  }
+
+  /**
+   * A live service not draining while an operator drains it (or the other way round) missed the
+   * message that said so: it is sent again. A service stopping on SIGTERM says it drains, and
+   * is recorded so.
+   */
+  private async checkDrain(tx: EntityManager, serviceId: string, draining: boolean, effects: Effects): Promise<void> {
+    const rows = await sql<{ draining: boolean }>(
+      tx,
+      `SELECT draining_since IS NOT NULL AS draining FROM services WHERE id = $1 AND status = 'Alive'`,
+      [serviceId],
+    );
+    const recorded = rows[0]?.draining;
+    if (recorded === undefined || recorded === draining) return;
+    effects.drains.push({ serviceId, draining: recorded });
   }
 
   /**
