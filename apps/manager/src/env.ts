@@ -56,6 +56,22 @@ const schema = z.object({
    * ran there for long did not bring it down, whatever did.
    */
   CRASH_LOOP_RECENT_START_MS: env.integer({ min: 1 }).default(60_000),
+  /** `off`: services are never rebalanced (a service that joins stays empty until others die or drain). */
+  REBALANCE: z.enum(['on', 'off']).default('on'),
+  /** Rebalancing moves started per second at most, across the fleet. */
+  REBALANCE_MAX_MOVES_PER_S: env.integer({ min: 1 }).default(100),
+  /** An observer moved this recently is not moved again to rebalance, ms. */
+  REBALANCE_COOLDOWN_MS: env.integer({ min: 0 }).default(5 * 60_000),
+  /** A pool is rebalanced once a service's count is off its even share by more than this, percent. */
+  REBALANCE_TOLERANCE_PERCENT: env.integer({ min: 1, max: 100 }).default(10),
+  /**
+   * A job held this long is rotated (acked, a fresh one in its place), ms; 0: never. Unset: one
+   * hour on quorum queues, whose log cannot be truncated past the oldest unacked message, and
+   * never on classic ones.
+   */
+  ROTATE_AFTER_MS: env.integer({ min: 0 }).optional(),
+  /** Rotations started per second at most, across the fleet. */
+  ROTATE_MAX_PER_S: env.integer({ min: 1 }).default(50),
   /** Ranges a URL param (http-poll's url) may name by IP address although the egress policy refuses them. */
   HTTP_POLL_ALLOW_CIDRS: env.list(env.parsed(parseCidr)).default([]),
 });

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Backoff, pause } from '@vigil/backoff';
 import { ConfigError } from '@vigil/config';
-import type { JobMessage } from '@vigil/contracts';
 import { EgressPolicy } from '@vigil/egress';
 import { coerceError, createLogger, type Logger } from '@vigil/logging';
 import type { DataSource } from 'typeorm';
@@ -12,13 +11,18 @@ import { loadEnv } from './env';
 import { createApp } from './http/app';
 import { KindCatalog } from './kind-catalog';
 import { Leadership } from './leadership';
+import { MovePlanner } from './move-planner';
 import { createMetrics } from './metrics';
 import { Observers } from './observers';
 import { Reconciler } from './reconciler';
 import { Services } from './services';
 import { Tokens } from './tokens';
 import { StateConsumer } from './state/consumer';
+import type { Effects } from './state/placement';
 import { StateProjector } from './state/projector';
+
+/** Quorum queues rotate jobs held this long unless ROTATE_AFTER_MS says otherwise, ms. */
+const DEFAULT_QUORUM_ROTATE_AFTER_MS = 60 * 60_000;
 
 /** A barrier not back by then (a large backlog, say) is given up on; the next pass sends another. */
 const STATE_BARRIER_TIMEOUT_MS = 10_000;
@@ -69,9 +73,11 @@ async function run(): Promise<void> {
       metrics.active.set(1);
       await broker.consumeState();
       reconciler.start();
+      planner.start();
     },
     onStandby: async () => {
       metrics.active.set(0);
+      await planner.stop();
       await reconciler.stop();
       await broker.stopConsumingState();
       consumer.forget();
@@ -100,7 +106,8 @@ async function run(): Promise<void> {
         );
       }
       await broker.sendReleases(effects.release);
-      await Promise.all(effects.moves.map((move) => startMove(move.serviceId, move.jobs)));
+      await Promise.all(effects.moves.map(startMove));
+      await Promise.all(effects.drains.map(({ serviceId, draining }) => broker.sendServiceDrain(serviceId, draining)));
     },
     metrics,
     log,
@@ -108,11 +115,12 @@ async function run(): Promise<void> {
     onBorn: (born) => catalog.announce(born.serviceId, born.kinds),
   });
   /**
-   * Publishes the next generation of each observer a draining service asked to move, then tells
-   * the service which ones are moving. A job whose publish failed is left out: the service hands
-   * that observer's job back as it stops, and the older generation runs on elsewhere.
+   * Publishes the next generation of each observer a service asked to move, then tells the
+   * service which ones are moving. A job whose publish failed is left out: the service keeps that
+   * copy (or, stopping, hands its job back), and the older generation runs on.
    */
-  const startMove = async (serviceId: string, jobs: readonly JobMessage[]): Promise<void> => {
+  const startMove = async (move: Effects['moves'][number]): Promise<void> => {
+    const { serviceId, purpose, jobs } = move;
     const published = await Promise.all(
       jobs.map((job) =>
         broker.publishJob(job).then(
@@ -126,8 +134,9 @@ async function run(): Promise<void> {
     );
     const moving = published.filter((id) => id !== undefined);
     metrics.moves.inc({ step: 'published' }, moving.length);
-    log.info({ serviceId, moving: moving.length, of: jobs.length }, 'service draining; moving its observers');
-    await broker.sendDrainAccepted(serviceId, moving);
+    metrics.movesPublished.inc({ purpose }, moving.length);
+    log.info({ serviceId, purpose, moving: moving.length, of: jobs.length }, 'moving observers off a service');
+    await broker.sendDrainAccepted(serviceId, moving, move.requestId);
   };
   /** Barriers on their way through the state queue, by id: what to call when each comes back. */
   const barriers = new Map<string, () => void>();
@@ -171,6 +180,24 @@ async function run(): Promise<void> {
     stateApplied: () => consumer.whenIdle(),
   });
 
+  const planner = new MovePlanner({
+    db,
+    broker,
+    metrics,
+    log,
+    intervalMs: env.RECONCILE_INTERVAL_MS,
+    rebalance: {
+      enabled: env.REBALANCE === 'on',
+      maxMovesPerS: env.REBALANCE_MAX_MOVES_PER_S,
+      cooldownMs: env.REBALANCE_COOLDOWN_MS,
+      tolerance: env.REBALANCE_TOLERANCE_PERCENT / 100,
+    },
+    rotation: {
+      afterMs: env.ROTATE_AFTER_MS ?? (env.QUEUE_TYPE === 'quorum' ? DEFAULT_QUORUM_ROTATE_AFTER_MS : 0),
+      maxPerS: env.ROTATE_MAX_PER_S,
+    },
+  });
+
   const app = createApp({
     observers: new Observers(
       db,
@@ -186,7 +213,7 @@ async function run(): Promise<void> {
     tokens: new Tokens(db, { adminToken: env.VIGIL_ADMIN_TOKEN }),
     auth: env.VIGIL_AUTH,
     writeRateLimitPerMinute: env.WRITE_RATE_LIMIT_PER_MINUTE,
-    services: new Services(db),
+    services: new Services(db, broker),
     metrics,
     log,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

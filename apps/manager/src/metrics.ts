@@ -42,8 +42,20 @@ export function createMetrics() {
     }),
     moves: new Counter({
       name: 'vigil_moves_total',
-      help: 'Planned moves (a draining service): published at a new generation, then completed (the copy left behind released)',
+      help: 'Planned moves: published at a new generation, then completed (the copy left behind released)',
       labelNames: ['step'] as const,
+      registers: [registry],
+    }),
+    movesPublished: new Counter({
+      name: 'vigil_moves_published_total',
+      help: 'Planned moves published, by why: stop (SIGTERM), drain (an operator), rebalance, rotate',
+      labelNames: ['purpose'] as const,
+      registers: [registry],
+    }),
+    shedRequests: new Counter({
+      name: 'vigil_shed_requests_total',
+      help: 'Observers the manager asked services to shed, by why: rebalance or rotate',
+      labelNames: ['purpose'] as const,
       registers: [registry],
     }),
     jobsRepublished: new Counter({

@@ -6,6 +6,7 @@ import { Generations1764000000003 } from './migrations/1764000000003-generations
 import { Tokens1764000000004 } from './migrations/1764000000004-tokens';
 import { SecretParams1764000000005 } from './migrations/1764000000005-secret-params';
 import { Moves1764000000006 } from './migrations/1764000000006-moves';
+import { MoveTimes1764000000007 } from './migrations/1764000000007-move-times';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -20,6 +21,7 @@ export function createDataSource(url: string): DataSource {
       Tokens1764000000004,
       SecretParams1764000000005,
       Moves1764000000006,
+      MoveTimes1764000000007,
     ],
     migrationsRun: true,
     synchronize: false,
