@@ -100,6 +100,8 @@ export class World {
 
   async startManager(env: Record<string, string> = {}): Promise<AppProcess> {
     const manager = new AppProcess('manager', MANAGER_MAIN, {
+      // Tests place observers on the services they choose; rebalancing has tests of its own.
+      REBALANCE: 'off',
       ...this.commonEnv(),
       DATABASE_URL: this.databaseUrl,
       PORT: '0',
