@@ -83,6 +83,11 @@ const service = {
     pools: { type: 'array', items: { type: 'string' } },
     kinds: { type: 'array', items: { type: 'string' } },
     lastHeartbeatAt: { type: 'string', format: 'date-time' },
+    drainingSince: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'since when it drains (an operator, or a SIGTERM): it takes no new jobs',
+    },
     memory: {
       type: ['object', 'null'],
       description: 'as of its last heartbeat',
