@@ -8,7 +8,7 @@ import type { ManagerBroker } from './broker';
 import type { ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
 import { Batched } from './db/batched';
-import { sql } from './db/sql';
+import { nameMatch, sql, type NameFilter } from './db/sql';
 
 export interface ObserverView {
   id: string;
@@ -57,6 +57,7 @@ export type DeleteResult =
   | { type: 'not-found' };
 
 export interface ListFilter {
+  name?: NameFilter;
   status?: ObserverStatus;
   serviceId?: string;
   kind?: string;
@@ -343,6 +344,10 @@ export class Observers {
       params.push(value);
       where.push(clause.replace('?', `$${params.length}`));
     };
+    if (filter.name) {
+      const { op, value } = nameMatch(filter.name);
+      add(`name ${op} ?`, value);
+    }
     if (filter.status) add('status = ?', filter.status);
     if (filter.serviceId) add('service_id = ?', filter.serviceId);
     if (filter.kind) add('kind = ?', filter.kind);

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { KindDescription } from '@vigil/contracts';
 import type { ObserverStatus, ServiceStatus, ServiceViewStatus } from './db/statuses';
-import { sql } from './db/sql';
+import { nameMatch, sql, type NameFilter } from './db/sql';
 
 /** How the manager tells one service to drain or undrain. */
 export interface DrainSender {
@@ -33,6 +33,15 @@ export interface ServiceView {
   drainingSince: string | null;
   /** As of its last heartbeat; null until one reported it. */
   memory: { heapUsedBytes: number; rssBytes: number } | null;
+}
+
+export interface KindView {
+  name: string;
+  /** JSON Schema of its params, as a service announced it (secret fields are `writeOnly`). */
+  paramsSchema: Record<string, unknown>;
+  overlap: 'allowed' | 'never';
+  pools: string[];
+  services: { id: string; name: string }[];
 }
 
 export interface ServiceDetail extends ServiceView {
@@ -69,13 +78,16 @@ export class Services {
     private readonly broker: DrainSender,
   ) {}
 
-  async list(filter: { status?: ServiceViewStatus; name?: string; limit: number; cursor?: string }) {
+  async list(filter: { status?: ServiceViewStatus; name?: NameFilter; limit: number; cursor?: string }) {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.status === 'Dead') where.push(`status = 'Dead'`);
     if (filter.status === 'Alive') where.push(`status = 'Alive' AND draining_since IS NULL`);
     if (filter.status === 'Draining') where.push(`status = 'Alive' AND draining_since IS NOT NULL`);
-    if (filter.name) where.push(`name = $${params.push(filter.name)}`);
+    if (filter.name) {
+      const { op, value } = nameMatch(filter.name);
+      where.push(`name ${op} $${params.push(value)}`);
+    }
     if (filter.cursor) where.push(`id > $${params.push(filter.cursor)}`);
     const rows = await sql<ServiceRecord>(
       this.db,
@@ -99,6 +111,37 @@ export class Services {
       [id],
     );
     return { ...toView(row), observers };
+  }
+
+  /**
+   * The kinds the live services host: each with its params schema (as the first service to
+   * announce it has it; a fleet mid-upgrade may announce two, and a create is checked against
+   * its pool's), whether its copies may overlap, its pools, and the services hosting it.
+   */
+  async kinds(): Promise<KindView[]> {
+    const rows = await sql<{ id: string; name: string; pools: string[]; kinds: KindDescription[] }>(
+      this.db,
+      `SELECT id, name, pools, kinds FROM services WHERE status = 'Alive' ORDER BY started_at, id`,
+    );
+    const byName = new Map<string, KindView>();
+    for (const service of rows) {
+      for (const kind of service.kinds) {
+        let view = byName.get(kind.name);
+        if (!view) {
+          view = {
+            name: kind.name,
+            paramsSchema: kind.paramsSchema,
+            overlap: kind.overlap ?? 'allowed',
+            pools: [],
+            services: [],
+          };
+          byName.set(kind.name, view);
+        }
+        view.pools = [...new Set([...view.pools, ...service.pools])].sort();
+        view.services.push({ id: service.id, name: service.name });
+      }
+    }
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**

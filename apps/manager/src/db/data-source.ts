@@ -7,6 +7,7 @@ import { Tokens1764000000004 } from './migrations/1764000000004-tokens';
 import { SecretParams1764000000005 } from './migrations/1764000000005-secret-params';
 import { Moves1764000000006 } from './migrations/1764000000006-moves';
 import { MoveTimes1764000000007 } from './migrations/1764000000007-move-times';
+import { NamePrefix1764000000008 } from './migrations/1764000000008-name-prefix';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -22,6 +23,7 @@ export function createDataSource(url: string): DataSource {
       SecretParams1764000000005,
       Moves1764000000006,
       MoveTimes1764000000007,
+      NamePrefix1764000000008,
     ],
     migrationsRun: true,
     synchronize: false,

@@ -18,3 +18,13 @@ export async function sql<T>(
     if (!manager.queryRunner) await runner.release();
   }
 }
+
+/** Names equal to `exact`, or starting with `prefix`. */
+export type NameFilter = { exact: string } | { prefix: string };
+
+/** The comparison and its value for a name filter: `name <op> $n`. */
+export function nameMatch(filter: NameFilter): { op: '=' | 'LIKE'; value: string } {
+  if ('exact' in filter) return { op: '=', value: filter.exact };
+  // %, _ and \ in the prefix are taken literally.
+  return { op: 'LIKE', value: `${filter.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%` };
+}

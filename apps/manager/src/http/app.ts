@@ -215,6 +215,10 @@ export function createApp(deps: AppDependencies): express.Express {
     }
   });
 
+  api.get('/kinds', read, async (_req, res) => {
+    res.json({ items: await services.kinds() });
+  });
+
   api.get('/services', read, async (req, res) => {
     const query = parseOr400(ListServicesQuery, req.query, res, 'query');
     if (!query) return;

@@ -96,6 +96,21 @@ const service = {
   },
 };
 
+const kind = {
+  type: 'object',
+  required: ['name', 'paramsSchema', 'overlap', 'pools', 'services'],
+  properties: {
+    name: { type: 'string' },
+    paramsSchema: { type: 'object', description: 'JSON Schema (draft 2020-12) of its params' },
+    overlap: { enum: ['allowed', 'never'] },
+    pools: { type: 'array', items: { type: 'string' } },
+    services: {
+      type: 'array',
+      items: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, name: { type: 'string' } } },
+    },
+  },
+};
+
 const token = {
   type: 'object',
   required: ['id', 'name', 'role', 'hint', 'createdAt', 'revokedAt'],
@@ -120,6 +135,12 @@ const page = (item: object) => ({
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const nameParam = {
+  name: 'name',
+  in: 'query',
+  schema: { type: 'string' },
+  description: 'a name, or the start of names followed by * (e.g. btc-*)',
+};
 const listParams = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
   { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
@@ -163,6 +184,7 @@ export function openApiDocument() {
         get: {
           summary: 'List observers',
           parameters: [
+            nameParam,
             { name: 'status', in: 'query', schema: { enum: OBSERVER_STATUSES } },
             { name: 'serviceId', in: 'query', schema: { type: 'string', format: 'uuid' } },
             { name: 'kind', in: 'query', schema: { type: 'string' } },
@@ -190,12 +212,21 @@ export function openApiDocument() {
           },
         },
       },
+      '/kinds': {
+        get: {
+          summary: 'The kinds the live services host: params schema, overlap, pools, services',
+          responses: {
+            200: json({ type: 'object', properties: { items: { type: 'array', items: kind } } }, 'Every kind'),
+            ...denied,
+          },
+        },
+      },
       '/services': {
         get: {
           summary: 'List observer services',
           parameters: [
             { name: 'status', in: 'query', schema: { enum: SERVICE_VIEW_STATUSES } },
-            { name: 'name', in: 'query', schema: { type: 'string' } },
+            nameParam,
             ...listParams,
           ],
           responses: { 200: json(page(service), 'A page of services'), 400: problem, ...denied },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_POOL, KindName, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
 import { OBSERVER_STATUSES, SERVICE_VIEW_STATUSES } from '../db/statuses';
+import type { NameFilter } from '../db/sql';
 import { ROLES } from '../tokens';
 
 export const CreateObserverBody = z.strictObject({
@@ -35,7 +36,15 @@ export function encodeCursor(cursor: { createdAt: string; id: string }): string 
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
 }
 
+/** A name, or the start of names followed by `*` (names never hold one). */
+export const NameQuery = z
+  .string()
+  .max(201)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*\*?$/, 'a name, or the start of names followed by *')
+  .transform((value): NameFilter => (value.endsWith('*') ? { prefix: value.slice(0, -1) } : { exact: value }));
+
 export const ListObserversQuery = z.strictObject({
+  name: NameQuery.optional(),
   status: z.enum(OBSERVER_STATUSES).optional(),
   serviceId: z.uuid().optional(),
   kind: KindName.optional(),
@@ -46,7 +55,7 @@ export const ListObserversQuery = z.strictObject({
 
 export const ListServicesQuery = z.strictObject({
   status: z.enum(SERVICE_VIEW_STATUSES).optional(),
-  name: z.string().max(200).optional(),
+  name: NameQuery.optional(),
   limit: Limit,
   /** Services page by id; the cursor is the last id of the previous page. */
   cursor: z.uuid().optional(),
