@@ -1,4 +1,5 @@
 import pino from 'pino';
+import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
@@ -8,14 +9,23 @@ export interface LoggerOptions {
   base: Record<string, unknown>;
 }
 
-/** JSON lines on stdout; child loggers carry their context (`log.child({ observerId })`). */
+/**
+ * JSON lines on stdout, or readable lines when stdout is a terminal (a person runs it, as with
+ * `npm start`); child loggers carry their context (`log.child({ observerId })`).
+ */
 export function createLogger(options: LoggerOptions): Logger {
-  return pino({
+  const config: pino.LoggerOptions = {
     level: options.level,
     base: { pid: process.pid, ...options.base },
     timestamp: pino.stdTimeFunctions.isoTime,
     serializers: { err: pino.stdSerializers.err },
-  });
+  };
+  if (!process.stdout.isTTY) return pino(config);
+  // In this thread and synchronous: a line logged just before the process exits is not lost.
+  return pino(
+    config,
+    pretty({ colorize: true, sync: true, singleLine: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }),
+  );
 }
 
 /** Turns anything thrown into an Error, so that logs and messages always have one. */
