@@ -34,6 +34,12 @@ describe('observer service: what becomes of a delivered job', () => {
     });
   });
 
+  it('a pause cancels only the generations up to its own: a later one, once resumed, runs', () => {
+    const note = { cancel: { deadLetter: false, upTo: 2 } };
+    assert.deepEqual(admit(input({ generation: 2, note })), { action: 'cancelled', deadLetter: false });
+    assert.deepEqual(admit(input({ generation: 3, note })), { action: 'start' });
+  });
+
   it('drops a generation it was told to release, and older ones', () => {
     assert.deepEqual(admit(input({ generation: 2, note: { floor: 3 } })), { action: 'drop', why: 'stale' });
     assert.deepEqual(admit(input({ generation: 3, note: { floor: 3 } })), { action: 'start' });

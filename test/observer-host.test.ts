@@ -127,7 +127,7 @@ describe('observer service core: races, without a broker', () => {
     const second: Connection = { alive: true };
     const redelivered = transport.deliver(second);
     host.deliver(redelivered, job());
-    host.cancel(observerId, false);
+    host.cancel(observerId, { deadLetter: false });
 
     await waitFor('the lost copy to end', () => live.now === 0);
     await delay(50);

@@ -1,4 +1,4 @@
-import type { ObserverNote } from './observer-notes';
+import { cancels, type ObserverNote } from './observer-notes';
 
 /** The copy of an observer a service holds when another job of it is delivered. */
 export interface HeldCopy {
@@ -57,7 +57,7 @@ export type Admission =
 export function admit(input: AdmissionInput): Admission {
   const { generation, note, held } = input;
   if (input.stopping) return { action: 'requeue', why: 'stopping' };
-  if (note?.cancel) return { action: 'cancelled', deadLetter: note.cancel.deadLetter };
+  if (cancels(note?.cancel, generation)) return { action: 'cancelled', deadLetter: note.cancel.deadLetter };
   if (note?.floor !== undefined && generation < note.floor) return { action: 'drop', why: 'stale' };
   if (held) {
     if (generation < held.generation) return { action: 'drop', why: 'stale' };

@@ -27,6 +27,7 @@ import {
 } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { JobTransport, Settlement } from './observer-host';
+import type { CancelHow } from './observer-notes';
 
 /** Longest wait for the broker to confirm a state event, ms: a publish never hangs. */
 const STATE_PUBLISH_TIMEOUT_MS = 5_000;
@@ -59,7 +60,7 @@ export class JobDelivery {
 /** What the session hands on to the rest of the service. */
 export interface SessionEvents {
   job(delivery: JobDelivery, content: Buffer): void;
-  cancel(observerId: string, deadLetter: boolean, receivedAt: number): void;
+  cancel(observerId: string, how: CancelHow, receivedAt: number): void;
   release(observerId: string, generation: number, reason: ReleaseReason): void;
   /** The manager answered this service's `service.draining`: these observers are being moved. */
   drainAccepted(moving: readonly string[], requestId: string | undefined): void;
@@ -362,7 +363,11 @@ export class AmqpSession implements JobTransport<JobDelivery> {
     const message = decoded.value;
     switch (message.type) {
       case 'observer.cancel':
-        this.options.events.cancel(message.observerId, message.deadLetter, receivedAt);
+        this.options.events.cancel(
+          message.observerId,
+          { deadLetter: message.deadLetter, ...(message.upTo === undefined ? {} : { upTo: message.upTo }) },
+          receivedAt,
+        );
         return;
       case 'observer.release':
         if (message.serviceId !== this.options.serviceId) {

@@ -6,7 +6,7 @@ import type { ObserverKind, RestartPolicy } from '@vigil/observer-sdk';
 import { admit, type Admission, type HeldCopy } from './admission';
 import type { KindRegistry } from './kind-registry';
 import { ObserverRun, observerBindings, type RunOutcome } from './observer-run';
-import { ObserverNotes } from './observer-notes';
+import { cancels, ObserverNotes, type CancelHow } from './observer-notes';
 
 export type Settlement = 'ack' | 'requeue' | 'dead-letter';
 
@@ -145,10 +145,12 @@ export class ObserverHost<D> {
   }
 
   /** A cancel reached this service; it acts if it holds the observer, and remembers it anyway. */
-  cancel(observerId: string, deadLetter: boolean, receivedAt = performance.now()): void {
+  cancel(observerId: string, how: CancelHow, receivedAt = performance.now()): void {
+    const { deadLetter } = how;
     const alreadyStopped = this.notes.get(observerId)?.stoppedHere === true;
-    this.notes.cancel(observerId, deadLetter);
+    this.notes.cancel(observerId, how);
     const hold = this.holdsOf.get(observerId);
+    if (hold && !cancels(how, hold.job.generation)) return;
     if (!hold) {
       // A repeated cancel: the manager missed our report (it may have been lost with a
       // connection), so it is sent again.
@@ -258,7 +260,7 @@ export class ObserverHost<D> {
       generation: job.generation,
       stopping: this.stopping || this.refusing,
       note: this.notes.get(job.observerId),
-      held: current && current !== hold ? this.describe(current, job) : undefined,
+      held: current && current !== hold ? this.describe(current, job, params?.success === true) : undefined,
       full: this.options.fullAt !== undefined && this.heldCount > this.options.fullAt,
       kindKnown: kind !== undefined,
       paramsError: params && !params.success ? params.error.message : undefined,
@@ -283,7 +285,7 @@ export class ObserverHost<D> {
         this.waitFor(hold, current!);
         return;
       case 'adopt':
-        this.adopt(current!, hold);
+        this.adopt(current!, hold, params);
         return;
       case 'supersede':
         log().info({ older: current!.job.generation }, 'a newer generation was delivered; it replaces the copy here');
@@ -314,14 +316,17 @@ export class ObserverHost<D> {
     }
   }
 
-  private describe(hold: Hold<D>, delivered: JobMessage): HeldCopy {
+  /** `paramsValid`: the delivered job's params pass its kind's schema. */
+  private describe(hold: Hold<D>, delivered: JobMessage, paramsValid: boolean): HeldCopy {
     const state = hold.run ? (hold.run.stopCause ? 'stopping' : 'running') : hold.parked ? 'parked' : 'waiting';
+    // Key order may differ (a republished job's params come from Postgres' jsonb).
+    const sameParams = isDeepStrictEqual(hold.job.params, delivered.params);
+    const takesParams = paramsValid && this.options.kinds.get(delivered.kind)?.onParams !== undefined;
     return {
       generation: hold.job.generation,
       live: this.options.transport.isLive(hold.delivery),
       state,
-      // Key order may differ (a republished job's params come from Postgres' jsonb).
-      sameRun: hold.job.kind === delivered.kind && isDeepStrictEqual(hold.job.params, delivered.params),
+      sameRun: !delivered.fresh && hold.job.kind === delivered.kind && (sameParams || takesParams),
     };
   }
 
@@ -330,12 +335,13 @@ export class ObserverHost<D> {
    * (its fencing token moves up with it), the older job is acked, and the start of the newer
    * generation is reported, so the manager records it here without a gap or a second copy.
    */
-  private adopt(current: Hold<D>, newer: Hold<D>): void {
+  private adopt(current: Hold<D>, newer: Hold<D>, params: unknown): void {
     const older = current.job.generation;
+    const changed = !isDeepStrictEqual(current.job.params, newer.job.params);
     this.options.transport.settle(current.delivery, 'ack');
     current.job = newer.job;
     current.delivery = newer.delivery;
-    current.run!.adopt(newer.job);
+    current.run!.adopt(newer.job, changed ? { value: params } : undefined);
     this.setHeld(this.heldCount - 1);
     const redelivered = this.options.transport.wasRedelivered(newer.delivery);
     this.options.log.info(

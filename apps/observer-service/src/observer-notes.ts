@@ -1,7 +1,21 @@
+/**
+ * How a cancel stops an observer: dead-lettering its job (a crash loop) or acking it, and only
+ * its copies up to generation `upTo` (a pause), or every copy (a delete).
+ */
+export interface CancelHow {
+  deadLetter: boolean;
+  upTo?: number;
+}
+
+/** Whether a cancel applies to a copy of `generation`. */
+export function cancels(how: CancelHow | undefined, generation: number): how is CancelHow {
+  return how !== undefined && (how.upTo === undefined || generation <= how.upTo);
+}
+
 /** What a service remembers about one observer, for a while. */
 export interface ObserverNote {
   /** Cancelled; `deadLetter`: its job goes to the dead-letter queue (a crash loop), not away. */
-  cancel?: { deadLetter: boolean };
+  cancel?: CancelHow;
   /** Jobs of a lower generation are stale: this service was told to release them. */
   floor?: number;
   /** This service stopped the observer for its cancel and acked its job. */
@@ -25,8 +39,8 @@ export class ObserverNotes {
     return entry && entry.until > now ? entry : undefined;
   }
 
-  cancel(observerId: string, deadLetter: boolean, now = Date.now()): void {
-    this.update(observerId, { cancel: { deadLetter } }, now);
+  cancel(observerId: string, how: CancelHow, now = Date.now()): void {
+    this.update(observerId, { cancel: how }, now);
   }
 
   /** Every generation up to `generation` is released: only later ones may run here. */

@@ -96,7 +96,7 @@ class RunContext implements ObserverContext<unknown> {
 export class ObserverRun {
   private current: JobMessage;
   private readonly kind: ObserverKind;
-  readonly params: unknown;
+  private currentParams: unknown;
   readonly publish: (data: unknown) => boolean;
   private readonly policy: RestartPolicy;
   private readonly stopTimeoutMs: number;
@@ -108,13 +108,15 @@ export class ObserverRun {
   private readonly controller = new AbortController();
   private cause: StopCause | undefined;
   private result: Promise<RunOutcome> | undefined;
+  /** The current attempt's context: `onParams` gets it. */
+  private context: RunContext | undefined;
   /** Settles the outcome; `stop` uses it to give up on an observer past its stop timeout. */
   private resolve: ((outcome: RunOutcome) => void) | undefined;
 
   constructor(options: ObserverRunOptions) {
     this.current = options.job;
     this.kind = options.kind;
-    this.params = options.params;
+    this.currentParams = options.params;
     this.policy = options.policy;
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.publish = options.publish;
@@ -127,13 +129,27 @@ export class ObserverRun {
     return this.current;
   }
 
+  get params(): unknown {
+    return this.currentParams;
+  }
+
   /**
-   * Carries on as a newer generation of the same run (same kind and params): the context's
-   * generation and fencing token move up; the logger is made again with the new binding.
+   * Carries on as a newer generation of the same run: the context's generation and fencing
+   * token move up; the logger is made again with the new binding. With `params` (changed, for a
+   * kind that takes them live), the kind's `onParams` gets them.
    */
-  adopt(job: JobMessage): void {
+  adopt(job: JobMessage, params?: { value: unknown }): void {
     this.current = job;
     this.childLog = undefined;
+    if (!params) return;
+    this.currentParams = params.value;
+    const context = this.context;
+    if (!context || !this.kind.onParams) return;
+    try {
+      this.kind.onParams(params.value, context);
+    } catch (err) {
+      this.log.error({ err: coerceError(err) }, 'onParams threw; the observer runs on with the new params');
+    }
   }
 
   /** The service's logger bound to this observer (and scrubbing its secrets). */
@@ -187,7 +203,8 @@ export class ObserverRun {
       const startedAt = Date.now();
       let error: Error;
       try {
-        await kind.run(new RunContext(this, signal, attempt));
+        this.context = new RunContext(this, signal, attempt);
+        await kind.run(this.context);
         if (signal.aborted) return this.stopped(true);
         error = new Error('run() returned before the observer was cancelled');
       } catch (thrown) {

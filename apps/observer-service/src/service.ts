@@ -84,7 +84,7 @@ export class ObserverService {
       log,
       events: {
         job: (delivery, content) => this.host.deliver(delivery, content),
-        cancel: (observerId, deadLetter, receivedAt) => this.host.cancel(observerId, deadLetter, receivedAt),
+        cancel: (observerId, how, receivedAt) => this.host.cancel(observerId, how, receivedAt),
         release: (observerId, generation, reason) => this.host.release(observerId, generation, reason),
         drainAccepted: (moving, requestId) => {
           // An answer without an id comes from a manager that predates them.

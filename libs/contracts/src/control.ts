@@ -11,6 +11,11 @@ export const CancelMessage = z.object({
    * loop (its services kept dying while running it) and keeps the job for inspection.
    */
   deadLetter: z.boolean().default(false),
+  /**
+   * Only copies of this generation or older (a pause: the observer is kept, and a later
+   * generation, once resumed, must run). Absent: every copy, for good (a delete).
+   */
+  upTo: Generation.optional(),
 });
 export type CancelMessage = z.infer<typeof CancelMessage>;
 
@@ -22,6 +27,8 @@ export const ReleaseReason = z.enum([
   'stale-generation',
   /** A planned move: the newer generation the manager published for it runs elsewhere now. */
   'moved',
+  /** The observer is paused: no copy of it may run until it is resumed (at a newer generation). */
+  'paused',
 ]);
 export type ReleaseReason = z.infer<typeof ReleaseReason>;
 

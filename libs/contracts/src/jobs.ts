@@ -10,5 +10,10 @@ export const JobMessage = z.object({
   params: ObserverParams,
   /** Jobs queued before generations existed carry none: they are the first placement. */
   generation: Generation.default(1),
+  /**
+   * A restart: a service running an older generation of the same run stops it and starts this
+   * one afresh, rather than adopting it in place.
+   */
+  fresh: z.boolean().optional(),
 });
 export type JobMessage = z.infer<typeof JobMessage>;

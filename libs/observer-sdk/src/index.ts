@@ -70,6 +70,13 @@ export interface ObserverKind<S extends z.ZodType = z.ZodType> {
    * that cannot guard them with `ctx.fencingToken`): its moves stop the old copy first.
    */
   readonly overlap?: 'allowed' | 'never';
+  /**
+   * Takes new params live (`PATCH /observers/{id}`): called on the running copy with the new
+   * params, already checked against `params`; `ctx.params` has them from then on. A kind without
+   * it is restarted with the new params instead. It runs in the observer's own attempt: a throw
+   * counts as a crash.
+   */
+  onParams?(params: z.infer<S>, ctx: ObserverContext<z.infer<S>>): void;
 }
 
 /** Digits of the generation in a fencing token: every safe integer fits. */
