@@ -33,6 +33,16 @@ describe('manager: which copy of an observer is kept', () => {
     assert.equal(decidePlacement(row({ status: 'Deleted' }), report(a, 1)).cancel, true);
   });
 
+  it('a copy of a paused observer is released on its service, up to its generation only', () => {
+    const decision = decidePlacement(row({ status: 'Paused', serviceId: null, runningGeneration: null }), report(b, 1));
+    assert.equal(decision.cancel, undefined, 'not a cancel: that would refuse the generation a resume runs');
+    assert.deepEqual(
+      decision.release && { serviceId: decision.release.serviceId, generation: decision.release.generation },
+      { serviceId: b, generation: 1 },
+    );
+    assert.equal(decision.release?.reason, 'paused');
+  });
+
   it('a crash loop still running somewhere is quarantined again', () => {
     assert.equal(decidePlacement(row({ quarantinePending: true, status: 'Failed' }), report(b, 1)).quarantine, true);
   });

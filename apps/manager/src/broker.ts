@@ -193,6 +193,32 @@ export class ManagerBroker {
   }
 
   /**
+   * Pauses: every service stops its copy of each observer if it is of that generation or older,
+   * and drops jobs of those generations that reach it later; a later generation (once resumed)
+   * runs as usual.
+   */
+  async broadcastPauses(copies: readonly { observerId: string; generation: number }[]): Promise<void> {
+    if (copies.length === 0) return;
+    const { publisher } = this.requirePublishing();
+    const requestedAt = new Date().toISOString();
+    await Promise.all(
+      copies.map(({ observerId, generation }) => {
+        const cancel: CancelMessage = {
+          type: 'observer.cancel',
+          observerId,
+          requestedAt,
+          deadLetter: false,
+          upTo: generation,
+        };
+        return publisher.publish(this.names.controlExchange, '', encodeMessage(cancel), {
+          persistent: false,
+          timeoutMs: PUBLISH_TIMEOUT_MS,
+        });
+      }),
+    );
+  }
+
+  /**
    * Each release goes to its service's own control queue only. A service that is gone has no
    * queue, and its release is dropped by the broker: the copy went with it.
    */

@@ -14,6 +14,7 @@ import { Leadership } from './leadership';
 import { MovePlanner } from './move-planner';
 import { createMetrics } from './metrics';
 import { Observers } from './observers';
+import { ObserverVerbs } from './observer-verbs';
 import { Reconciler } from './reconciler';
 import { Services } from './services';
 import { Tokens } from './tokens';
@@ -97,6 +98,11 @@ async function run(): Promise<void> {
         if (release.reason === 'moved') {
           metrics.moves.inc({ step: 'completed' });
           log.info({ ...release, overlapMs }, `moved; releasing the copy left on ${release.serviceId}`);
+          continue;
+        }
+        if (release.reason === 'paused') {
+          metrics.cancelsSent.inc({ why: 'paused' });
+          log.info(release, `a paused observer runs on ${release.serviceId}; releasing it`);
           continue;
         }
         metrics.duplicateRuns.inc({ cause: release.reason });
@@ -210,6 +216,7 @@ async function run(): Promise<void> {
       },
       env.LIST_MAX_BYTES,
     ),
+    verbs: new ObserverVerbs(db, broker, catalog, log),
     tokens: new Tokens(db, { adminToken: env.VIGIL_ADMIN_TOKEN }),
     auth: env.VIGIL_AUTH,
     writeRateLimitPerMinute: env.WRITE_RATE_LIMIT_PER_MINUTE,

@@ -75,7 +75,7 @@ export interface ObserverQuota {
 
 type InsertOutcome = 'created' | 'name-in-use' | 'quota-exceeded';
 
-interface ObserverRecord {
+export interface ObserverRecord {
   id: string;
   name: string;
   kind: string;
@@ -94,7 +94,7 @@ interface ObserverRecord {
   created_at_text: string;
 }
 
-const COLUMNS =
+export const COLUMNS =
   'id, name, kind, pool, params, secret_params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
   'created_at::text AS created_at_text';
 
@@ -163,9 +163,10 @@ export class Observers {
       this.db,
       `WITH updated AS (
          UPDATE observers SET
-           status = CASE WHEN status = 'Failed' AND NOT quarantine_pending THEN 'Deleted' ELSE 'OnDeleting' END,
+           status = CASE WHEN (status = 'Failed' AND NOT quarantine_pending) OR (status = 'Paused' AND service_id IS NULL)
+                         THEN 'Deleted' ELSE 'OnDeleting' END,
            quarantine_pending = false, cancel_sent_at = now(), updated_at = now()
-         WHERE id = ANY($1::uuid[]) AND status IN ('Created', 'Processing', 'Failed')
+         WHERE id = ANY($1::uuid[]) AND status IN ('Created', 'Processing', 'Paused', 'Failed')
          RETURNING ${COLUMNS}),
        logged AS (
          INSERT INTO observer_events (observer_id, event, status, service_id, reason, generation)
@@ -389,7 +390,7 @@ export class Observers {
   }
 }
 
-function toView(row: ObserverRecord): ObserverView {
+export function toView(row: ObserverRecord): ObserverView {
   return {
     id: row.id,
     name: row.name,
@@ -411,7 +412,7 @@ function toView(row: ObserverRecord): ObserverView {
  * serialize, a NUL character, half a surrogate pair (JSON.stringify escapes those two, so they
  * are found in its output).
  */
-function storable(params: Record<string, unknown>): Extract<KindCheck, { ok: false }> | undefined {
+export function storable(params: Record<string, unknown>): Extract<KindCheck, { ok: false }> | undefined {
   let text: string;
   try {
     text = JSON.stringify(params);

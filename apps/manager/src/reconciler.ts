@@ -125,21 +125,29 @@ export class Reconciler {
     }
   }
 
-  /** Cancels of deletes, and of crash loops whose job no service has dead-lettered yet. */
+  /**
+   * Cancels of deletes, of crash loops whose job no service has dead-lettered yet, and of
+   * pauses whose copy has not stopped yet.
+   */
   private async retryCancels(): Promise<void> {
     const { broker, metrics, cancelRetryMs } = this.options;
     const due = await this.options.transaction((tx) =>
-      sql<{ id: string; quarantine_pending: boolean }>(
+      sql<{ id: string; quarantine_pending: boolean; status: string; generation: number }>(
         tx,
         `UPDATE observers SET cancel_sent_at = now()
-         WHERE id IN (SELECT id FROM observers WHERE (status = 'OnDeleting' OR quarantine_pending)
-                      AND cancel_sent_at < now() - make_interval(secs => $1 / 1000.0) LIMIT $2)
-         RETURNING id, quarantine_pending`,
+         WHERE id IN (SELECT id FROM observers
+                      WHERE (status = 'OnDeleting' OR quarantine_pending OR (status = 'Paused' AND service_id IS NOT NULL))
+                        AND cancel_sent_at < now() - make_interval(secs => $1 / 1000.0) LIMIT $2)
+         RETURNING id, quarantine_pending, status, generation`,
         [cancelRetryMs, BATCH],
       ),
     );
     if (due.length === 0) return;
-    await broker.broadcastCancels(due.filter((row) => !row.quarantine_pending).map((row) => row.id));
+    const paused = due.filter((row) => row.status === 'Paused' && !row.quarantine_pending);
+    await broker.broadcastPauses(paused.map((row) => ({ observerId: row.id, generation: row.generation })));
+    await broker.broadcastCancels(
+      due.filter((row) => row.status !== 'Paused' && !row.quarantine_pending).map((row) => row.id),
+    );
     await broker.broadcastCancels(
       due.filter((row) => row.quarantine_pending).map((row) => row.id),
       { deadLetter: true },

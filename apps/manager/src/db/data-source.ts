@@ -8,6 +8,7 @@ import { SecretParams1764000000005 } from './migrations/1764000000005-secret-par
 import { Moves1764000000006 } from './migrations/1764000000006-moves';
 import { MoveTimes1764000000007 } from './migrations/1764000000007-move-times';
 import { NamePrefix1764000000008 } from './migrations/1764000000008-name-prefix';
+import { Paused1764000000009 } from './migrations/1764000000009-paused';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -24,6 +25,7 @@ export function createDataSource(url: string): DataSource {
       Moves1764000000006,
       MoveTimes1764000000007,
       NamePrefix1764000000008,
+      Paused1764000000009,
     ],
     migrationsRun: true,
     synchronize: false,

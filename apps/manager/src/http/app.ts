@@ -6,6 +6,7 @@ import { OverloadedError } from '../db/batched';
 import { isDatabaseUnavailable, isDataException } from '../db/errors';
 import type { Metrics } from '../metrics';
 import type { Observers } from '../observers';
+import type { ObserverVerbs, VerbResult } from '../observer-verbs';
 import type { Services } from '../services';
 import type { Tokens } from '../tokens';
 import { authenticate, limitWrites, requireRole } from './auth';
@@ -17,11 +18,13 @@ import {
   IdParam,
   ListObserversQuery,
   ListServicesQuery,
+  UpdateObserverBody,
   encodeCursor,
 } from './schemas';
 
 export interface AppDependencies {
   observers: Observers;
+  verbs: ObserverVerbs;
   services: Services;
   metrics: Metrics;
   log: Logger;
@@ -217,6 +220,62 @@ export function createApp(deps: AppDependencies): express.Express {
 
   api.get('/kinds', read, async (_req, res) => {
     res.json({ items: await services.kinds() });
+  });
+
+  /** The answer to a verb: 202 with the observer, or why not. */
+  const answerVerb = (res: Response, verb: string, id: string, result: VerbResult) => {
+    switch (result.type) {
+      case 'accepted':
+        log.info({ observerId: id, generation: result.observer.generation }, `observer ${verb}`);
+        res.status(202).json(result.observer);
+        return;
+      case 'not-found':
+        sendProblem(res, 'not-found', `no observer with id ${id}`);
+        return;
+      case 'gone':
+        sendProblem(res, 'gone', `observer ${id} is deleted`, { observer: result.observer });
+        return;
+      case 'wrong-status':
+        sendProblem(
+          res,
+          'wrong-status',
+          `an observer that is ${result.observer.status} cannot be ${verb}; only one that is ${result.allowed.join(', ')}`,
+          { observer: result.observer, allowed: result.allowed },
+        );
+        return;
+      case 'rejected':
+        sendProblem(
+          res,
+          result.check.reason,
+          result.check.detail,
+          result.check.errors ? { errors: result.check.errors } : {},
+        );
+        return;
+    }
+  };
+
+  for (const [verb, done] of [
+    ['pause', 'paused'],
+    ['resume', 'resumed'],
+    ['restart', 'restarted'],
+  ] as const) {
+    api.post(`/observers/:id/${verb}`, write, limited, async (req, res) => {
+      const id = String(req.params.id);
+      const parsed = IdParam.safeParse(id);
+      const result = parsed.success ? await deps.verbs[verb](parsed.data) : ({ type: 'not-found' } as const);
+      answerVerb(res, done, id, result);
+    });
+  }
+
+  api.patch('/observers/:id', write, limited, async (req, res) => {
+    const id = String(req.params.id);
+    const body = parseOr400(UpdateObserverBody, req.body, res, 'body');
+    if (!body) return;
+    const parsed = IdParam.safeParse(id);
+    const result = parsed.success
+      ? await deps.verbs.update(parsed.data, body.params)
+      : ({ type: 'not-found' } as const);
+    answerVerb(res, 'updated', id, result);
   });
 
   api.get('/services', read, async (req, res) => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { OBSERVER_STATUSES, SERVICE_VIEW_STATUSES } from '../db/statuses';
-import { CreateObserverBody, CreateTokenBody } from './schemas';
+import { CreateObserverBody, CreateTokenBody, UpdateObserverBody } from './schemas';
 
 const problem = {
   description: 'RFC 9457 problem details',
@@ -200,6 +200,24 @@ export function openApiDocument() {
           parameters: [idParam],
           responses: { 200: json(observerWithTimeline, 'The observer and its timeline'), 404: problem, ...denied },
         },
+        patch: {
+          summary: "Change an observer's params: live for a kind that takes them, a restart otherwise",
+          parameters: [idParam],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: z.toJSONSchema(UpdateObserverBody, { io: 'input' }) } },
+          },
+          responses: {
+            202: json(observer, 'Accepted'),
+            400: problem,
+            404: problem,
+            409: problem,
+            410: problem,
+            422: problem,
+            429: problem,
+            ...denied,
+          },
+        },
         delete: {
           summary: 'Delete an observer: the cancel is broadcast and retried until a service confirms it',
           parameters: [idParam],
@@ -221,6 +239,31 @@ export function openApiDocument() {
           },
         },
       },
+      ...Object.fromEntries(
+        (
+          [
+            ['pause', 'Pause an observer: every copy stops and it is kept, Paused'],
+            ['resume', 'Resume a paused observer at the next generation'],
+            ['restart', 'Restart an observer as a fresh run at the next generation (also a Failed one)'],
+          ] as const
+        ).map(([verb, summary]) => [
+          `/observers/{id}/${verb}`,
+          {
+            post: {
+              summary,
+              parameters: [idParam],
+              responses: {
+                202: json(observer, 'Accepted'),
+                404: problem,
+                409: problem,
+                410: problem,
+                429: problem,
+                ...denied,
+              },
+            },
+          },
+        ]),
+      ),
       '/services': {
         get: {
           summary: 'List observer services',

@@ -8,6 +8,7 @@ export const PROBLEMS = {
   'not-found': { status: 404, title: 'Not found' },
   'name-in-use': { status: 409, title: 'An observer with this name exists' },
   'service-dead': { status: 409, title: 'The service is dead' },
+  'wrong-status': { status: 409, title: "The request makes no sense in the observer's status" },
   gone: { status: 410, title: 'The observer is deleted' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },

@@ -63,6 +63,8 @@ export const ListServicesQuery = z.strictObject({
 
 export const IdParam = z.uuid();
 
+export const UpdateObserverBody = z.strictObject({ params: ObserverParams });
+
 export const CreateTokenBody = z.strictObject({
   /** Who or what holds the token: shown in lists and in 403 answers, never secret. */
   name: z

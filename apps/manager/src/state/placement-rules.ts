@@ -66,7 +66,32 @@ export interface Decision {
   notes: PlacementNote[];
 }
 
-const ACTIVE: readonly ObserverStatus[] = ['Created', 'Processing', 'Failed', 'OnDeleting'];
+const ACTIVE: readonly ObserverStatus[] = ['Created', 'Processing', 'Paused', 'Failed', 'OnDeleting'];
+
+/**
+ * A copy of a paused observer runs (its pause reached the service too late, or its job was
+ * delivered after the service forgot the pause): that service releases it. A release, not a
+ * cancel: it stops only this generation and older, so the observer can be resumed.
+ */
+function pausedCopy(row: PlacementRow, report: Report): Decision {
+  return {
+    release: {
+      serviceId: report.serviceId,
+      observerId: row.id,
+      generation: report.generation,
+      reason: 'paused',
+      overlapSince: report.at,
+    },
+    notes: [
+      {
+        event: 'released',
+        serviceId: report.serviceId,
+        generation: report.generation,
+        reason: 'paused: it must not run',
+      },
+    ],
+  };
+}
 
 /**
  * What a report of a running copy changes. The manager keeps one copy of each observer and
@@ -79,6 +104,7 @@ const ACTIVE: readonly ObserverStatus[] = ['Created', 'Processing', 'Failed', 'O
 export function decidePlacement(row: PlacementRow | undefined, report: Report): Decision {
   if (!row || !ACTIVE.includes(row.status)) return { cancel: true, notes: [] };
   if (row.quarantinePending) return { quarantine: true, notes: [] };
+  if (row.status === 'Paused') return pausedCopy(row, report);
   const deleting = row.status === 'OnDeleting';
   const decision = place(row, report);
   if (deleting) {

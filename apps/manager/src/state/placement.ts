@@ -168,11 +168,12 @@ export async function releaseObservers(
 ): Promise<void> {
   const released = await sql<{ id: string; status: ObserverStatus; running_generation: number | null }>(
     tx,
-    `UPDATE observers o SET status = CASE WHEN o.status = 'OnDeleting' THEN 'OnDeleting' ELSE 'Created' END,
+    `UPDATE observers o SET status = CASE WHEN o.status IN ('OnDeleting', 'Paused') THEN o.status ELSE 'Created' END,
             service_id = NULL, running_generation = NULL, contender_service_id = NULL, contender_since = NULL,
             unplaced_since = now(), updated_at = now()
      FROM (SELECT id, running_generation FROM observers
-           WHERE service_id = $1 AND status IN ('Processing', 'OnDeleting') AND id NOT IN (SELECT unnest($2::uuid[]))
+           WHERE service_id = $1 AND status IN ('Processing', 'OnDeleting', 'Paused')
+             AND id NOT IN (SELECT unnest($2::uuid[]))
            FOR UPDATE) old
      WHERE o.id = old.id
      RETURNING o.id, o.status, old.running_generation`,

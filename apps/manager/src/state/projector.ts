@@ -270,6 +270,7 @@ export class StateProjector {
 
   private async observerStopped(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
     if (e.reason === 'released') return this.copyReleased(tx, e);
+    if (e.reason === 'cancelled' && (await this.pauseConfirmed(tx, e))) return;
     // A crash-loop stop leaves the observer Failed (its job dead-lettered) unless a delete
     // came meanwhile; a cancel ends it Deleted.
     const updated = await sql<{ status: ObserverStatus }>(
@@ -297,6 +298,39 @@ export class StateProjector {
         reason: `${e.reason}${e.graceful ? '' : ' (ignored its AbortSignal past the stop timeout)'}${latency}`,
       },
     ]);
+  }
+
+  /**
+   * A copy stopped for a pause: the observer stays `Paused` and runs nowhere once its recorded
+   * copy has stopped. A pause's stop that comes after a resume (the observer is `Created` or
+   * `Processing` at a later generation) only says that older copy is gone. Returns false when
+   * the stop was a delete's.
+   */
+  private async pauseConfirmed(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<boolean> {
+    const rows = await sql<{ status: ObserverStatus }>(tx, `SELECT status FROM observers WHERE id = $1 FOR UPDATE`, [
+      e.observerId,
+    ]);
+    const status = rows[0]?.status;
+    if (status !== 'Paused' && status !== 'Created' && status !== 'Processing') return false;
+    await sql(
+      tx,
+      `UPDATE observers SET service_id = NULL, running_generation = NULL, updated_at = now(),
+              unplaced_since = CASE WHEN status = 'Paused' THEN unplaced_since ELSE now() END,
+              status = CASE WHEN status = 'Paused' THEN status ELSE 'Created' END
+       WHERE id = $1 AND service_id = $2 AND running_generation <= coalesce($3, running_generation)`,
+      [e.observerId, e.serviceId, e.generation ?? null],
+    );
+    await recordTimeline(tx, [
+      {
+        observerId: e.observerId,
+        event: 'stopped',
+        status,
+        serviceId: e.serviceId,
+        generation: e.generation ?? null,
+        reason: status === 'Paused' ? 'paused: the copy stopped and its job was acked' : 'a paused copy stopped',
+      },
+    ]);
+    return true;
   }
 
   /**
