@@ -43,6 +43,9 @@ export interface StateDelivery {
   reject(): void;
 }
 
+/** Observations waiting for this manager at most; older ones are dropped. */
+const OBSERVATION_TAP_LENGTH = 10_000;
+
 export interface ManagerBrokerOptions {
   url: string;
   prefix: string;
@@ -51,6 +54,8 @@ export interface ManagerBrokerOptions {
   log: Logger;
   /** Called for every state message, in queue order, while this manager consumes the state queue. */
   onStateMessage: (delivery: StateDelivery) => void;
+  /** Every observation published, as it comes (a bounded queue of this manager's own: under load the oldest are dropped). */
+  onObservation: (body: Buffer) => void;
   /** The broker blocked publishing (`reason`: which alarm), or unblocked it (`undefined`). */
   onBlocked: (reason: string | undefined) => void;
 }
@@ -389,7 +394,26 @@ export class ManagerBroker {
     }
     const consuming: Consuming = { connection, inspect: undefined, state: undefined, stateShape };
     if (this.wantState) await this.startStateConsumer(consuming);
+    await this.tapObservations(connection);
     this.consuming = consuming;
+  }
+
+  /**
+   * A queue of this manager's own on the observations exchange, gone with its connection. It
+   * holds OBSERVATION_TAP_LENGTH at most and drops the oldest beyond: a manager that falls behind
+   * loses old observations, never the broker's memory.
+   */
+  private async tapObservations(connection: ChannelModel): Promise<void> {
+    const channel = await connection.createChannel();
+    channel.on('error', (err: Error) => this.options.log.warn({ err }, 'the observations tap failed'));
+    const { queue } = await channel.assertQueue('', {
+      exclusive: true,
+      autoDelete: true,
+      durable: false,
+      arguments: { 'x-queue-type': 'classic', 'x-max-length': OBSERVATION_TAP_LENGTH, 'x-overflow': 'drop-head' },
+    });
+    await channel.bindQueue(queue, this.names.observationsExchange, '#');
+    await channel.consume(queue, (message) => message && this.options.onObservation(message.content), { noAck: true });
   }
 
   private async startStateConsumer(consuming: Consuming): Promise<void> {

@@ -56,6 +56,10 @@ const schema = z.object({
    * ran there for long did not bring it down, whatever did.
    */
   CRASH_LOOP_RECENT_START_MS: env.integer({ min: 1 }).default(60_000),
+  /** The latest observations the manager keeps per observer, for GET /observers/{id}/observations. */
+  OBSERVATIONS_KEPT: env.integer({ min: 1, max: 1_000 }).default(10),
+  /** Observers whose latest observations are kept at most (those heard from least recently go first). */
+  OBSERVATIONS_OBSERVERS_KEPT: env.integer({ min: 1 }).default(5_000),
   /** `off`: services are never rebalanced (a service that joins stays empty until others die or drain). */
   REBALANCE: z.enum(['on', 'off']).default('on'),
   /** Rebalancing moves started per second at most, across the fleet. */

@@ -10,7 +10,9 @@ import { createDataSource } from './db/data-source';
 import { loadEnv } from './env';
 import { createApp } from './http/app';
 import { KindCatalog } from './kind-catalog';
+import { EventFeed } from './event-feed';
 import { Leadership } from './leadership';
+import { ObservationLog } from './observation-log';
 import { MovePlanner } from './move-planner';
 import { createMetrics } from './metrics';
 import { Observers } from './observers';
@@ -21,6 +23,12 @@ import { Tokens } from './tokens';
 import { StateConsumer } from './state/consumer';
 import type { Effects } from './state/placement';
 import { StateProjector } from './state/projector';
+
+/**
+ * An observation larger than this is kept as a note of its size, so the kept ones take 100 MB
+ * at worst with the defaults (10 each for 5,000 observers); a few MB as observers usually publish.
+ */
+const OBSERVATION_KEPT_MAX_BYTES = 2 * 1024;
 
 /** Quorum queues rotate jobs held this long unless ROTATE_AFTER_MS says otherwise, ms. */
 const DEFAULT_QUORUM_ROTATE_AFTER_MS = 60 * 60_000;
@@ -85,6 +93,11 @@ async function run(): Promise<void> {
     },
   });
 
+  const observations = new ObservationLog({
+    perObserver: env.OBSERVATIONS_KEPT,
+    observers: env.OBSERVATIONS_OBSERVERS_KEPT,
+    maxBytes: OBSERVATION_KEPT_MAX_BYTES,
+  });
   const catalog = new KindCatalog(db, log, new EgressPolicy(env.HTTP_POLL_ALLOW_CIDRS));
   const consumer = new StateConsumer({
     projector: new StateProjector((apply) => leadership.transaction(apply), crashLoop),
@@ -166,6 +179,7 @@ async function run(): Promise<void> {
     heartbeatS: env.AMQP_HEARTBEAT_S,
     log,
     onStateMessage: (delivery) => consumer.push(delivery),
+    onObservation: (body) => observations.record(body),
     onBlocked: (reason) => metrics.brokerBlocked.set(reason === undefined ? 0 : 1),
   });
   await broker.start();
@@ -217,6 +231,8 @@ async function run(): Promise<void> {
       env.LIST_MAX_BYTES,
     ),
     verbs: new ObserverVerbs(db, broker, catalog, log),
+    feed: new EventFeed(db),
+    observations,
     tokens: new Tokens(db, { adminToken: env.VIGIL_ADMIN_TOKEN }),
     auth: env.VIGIL_AUTH,
     writeRateLimitPerMinute: env.WRITE_RATE_LIMIT_PER_MINUTE,

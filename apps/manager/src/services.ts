@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { KindDescription } from '@vigil/contracts';
 import type { ObserverStatus, ServiceStatus, ServiceViewStatus } from './db/statuses';
 import { nameMatch, sql, type NameFilter } from './db/sql';
+import { recordServiceEvent } from './state/timeline';
 
 /** How the manager tells one service to drain or undrain. */
 export interface DrainSender {
@@ -159,6 +160,12 @@ export class Services {
     const service = await this.get(id);
     if (!service) return { type: 'not-found' };
     if (updated.length === 0) return { type: 'dead', service };
+    await recordServiceEvent(
+      this.db,
+      id,
+      draining ? 'draining' : 'undrained',
+      draining ? 'drained by an operator' : null,
+    );
     await this.broker.sendServiceDrain(id, draining);
     return { type: 'ok', service };
   }

@@ -7,3 +7,4 @@ export * from './private-rabbitmq';
 export * from './private-postgres';
 export * from './staged-events';
 export * from './http';
+export * from './sse';

@@ -9,6 +9,7 @@ import { Moves1764000000006 } from './migrations/1764000000006-moves';
 import { MoveTimes1764000000007 } from './migrations/1764000000007-move-times';
 import { NamePrefix1764000000008 } from './migrations/1764000000008-name-prefix';
 import { Paused1764000000009 } from './migrations/1764000000009-paused';
+import { ServiceEvents1764000000010 } from './migrations/1764000000010-service-events';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -26,6 +27,7 @@ export function createDataSource(url: string): DataSource {
       MoveTimes1764000000007,
       NamePrefix1764000000008,
       Paused1764000000009,
+      ServiceEvents1764000000010,
     ],
     migrationsRun: true,
     synchronize: false,

@@ -5,6 +5,8 @@ import { coerceError, type Logger } from '@vigil/logging';
 import { OverloadedError } from '../db/batched';
 import { isDatabaseUnavailable, isDataException } from '../db/errors';
 import type { Metrics } from '../metrics';
+import { parseCursor, type EventFeed, type FeedEvent } from '../event-feed';
+import type { ObservationLog } from '../observation-log';
 import type { Observers } from '../observers';
 import type { ObserverVerbs, VerbResult } from '../observer-verbs';
 import type { Services } from '../services';
@@ -18,6 +20,8 @@ import {
   IdParam,
   ListObserversQuery,
   ListServicesQuery,
+  EventsQuery,
+  ObservationsQuery,
   UpdateObserverBody,
   encodeCursor,
 } from './schemas';
@@ -25,6 +29,8 @@ import {
 export interface AppDependencies {
   observers: Observers;
   verbs: ObserverVerbs;
+  feed: EventFeed;
+  observations: ObservationLog;
   services: Services;
   metrics: Metrics;
   log: Logger;
@@ -42,6 +48,19 @@ export interface AppDependencies {
 }
 
 /** Parses `value` or answers 400 naming every bad field; returns undefined when it answered. */
+/** A comment line this often keeps proxies from closing a quiet event stream, ms. */
+const SSE_KEEPALIVE_MS = 15_000;
+
+/** Answers 200 with an event stream that stays open; nothing may buffer it on the way. */
+export function openEventStream(res: Response): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+}
+
 function parseOr400<S extends z.ZodType>(
   schema: S,
   value: unknown,
@@ -216,6 +235,74 @@ export function createApp(deps: AppDependencies): express.Express {
         sendProblem(res, 'not-found', `no observer with id ${String(req.params.id)}`);
         return;
     }
+  });
+
+  /**
+   * Server-Sent Events: the timeline of every observer (or one, `?observerId=`) and the
+   * services' history, from `Last-Event-ID` (or `?since=`) on, else from now.
+   */
+  api.get('/events', read, async (req, res) => {
+    const query = parseOr400(EventsQuery, req.query, res, 'query');
+    if (!query) return;
+    const given = req.get('last-event-id') ?? query.since;
+    const from = parseCursor(given);
+    if (given !== undefined && !from) {
+      sendProblem(res, 'invalid-request', 'Last-Event-ID (or since) is not an event id this feed sent', {
+        errors: [{ path: 'headers.last-event-id', message: 'is not an event id this feed sent' }],
+      });
+      return;
+    }
+    const stop = new AbortController();
+    res.on('close', () => stop.abort());
+    const start = from ?? (await deps.feed.now());
+    openEventStream(res);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    try {
+      await deps.feed.follow(
+        start,
+        (events: FeedEvent[]) => {
+          for (const event of events)
+            res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
+        },
+        stop.signal,
+        query.observerId,
+      );
+    } catch (err) {
+      log.warn({ err: coerceError(err) }, 'event feed failed; closing the stream');
+    } finally {
+      clearInterval(keepAlive);
+      res.end();
+    }
+  });
+
+  /**
+   * The observer's latest observations kept by this manager, then (as Server-Sent Events) each
+   * new one as it comes, for a client that accepts `text/event-stream`; any other gets the kept
+   * ones as a JSON list.
+   */
+  api.get('/observers/:id/observations', read, async (req, res) => {
+    const query = parseOr400(ObservationsQuery, req.query, res, 'query');
+    if (!query) return;
+    const id = IdParam.safeParse(req.params.id);
+    const observer = id.success ? await observers.get(id.data) : undefined;
+    if (!observer) {
+      sendProblem(res, 'not-found', `no observer with id ${String(req.params.id)}`);
+      return;
+    }
+    const kept = deps.observations.latest(observer.id, query.limit);
+    if (!(req.get('accept') ?? '').includes('text/event-stream')) {
+      res.json({ items: kept });
+      return;
+    }
+    openEventStream(res);
+    const send = (observation: unknown) => res.write(`event: observation\ndata: ${JSON.stringify(observation)}\n\n`);
+    for (const observation of kept) send(observation);
+    const stopListening = deps.observations.listen(observer.id, send);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    res.on('close', () => {
+      stopListening();
+      clearInterval(keepAlive);
+    });
   });
 
   api.get('/kinds', read, async (_req, res) => {

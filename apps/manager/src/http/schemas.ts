@@ -63,6 +63,17 @@ export const ListServicesQuery = z.strictObject({
 
 export const IdParam = z.uuid();
 
+export const ObservationsQuery = z.strictObject({
+  /** How many of the kept observations come first (the manager keeps OBSERVATIONS_KEPT). */
+  limit: z.coerce.number().int().min(0).max(1_000).default(10),
+});
+
+export const EventsQuery = z.strictObject({
+  /** Where to resume, as `Last-Event-ID` would say it (for clients that cannot set headers). */
+  since: z.string().max(40).optional(),
+  observerId: z.uuid().optional(),
+});
+
 export const UpdateObserverBody = z.strictObject({ params: ObserverParams });
 
 export const CreateTokenBody = z.strictObject({

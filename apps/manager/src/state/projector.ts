@@ -6,7 +6,7 @@ import { inRuns, unbatched, withoutStaleHeartbeats, type OtherEvent, type Starte
 import { noEffects, placeReports, releaseObservers, type Effects } from './placement';
 import type { Report } from './placement-rules';
 import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
-import { recordTimeline } from './timeline';
+import { recordServiceEvent, recordTimeline } from './timeline';
 
 type Holdings = StateEventOf<'service.born'> | StateEventOf<'service.heartbeat'>;
 
@@ -95,13 +95,16 @@ export class StateProjector {
     // (a stopping one has handed the jobs back already). Moving them now would only queue a
     // second job each.
     if (Date.now() - Date.parse(e.at) > e.answerWithinMs) return;
-    const alive = await sql<{ id: string }>(
+    const alive = await sql<{ id: string; newly: boolean }>(
       tx,
-      `UPDATE services SET draining_since = CASE WHEN $2 THEN coalesce(draining_since, now()) ELSE draining_since END
-       WHERE id = $1 AND status = 'Alive' RETURNING id`,
+      `UPDATE services s SET draining_since = CASE WHEN $2 THEN coalesce(s.draining_since, now()) ELSE s.draining_since END
+       FROM (SELECT id, draining_since FROM services WHERE id = $1 FOR UPDATE) old
+       WHERE s.id = old.id AND s.status = 'Alive'
+       RETURNING s.id, (old.draining_since IS NULL AND s.draining_since IS NOT NULL) AS newly`,
       [e.serviceId, e.purpose === 'stop'],
     );
     if (alive.length === 0) return;
+    if (alive[0]?.newly) await recordServiceEvent(tx, e.serviceId, 'draining', 'stopping (SIGTERM)');
     // Only as many as there is room for, per pool: a job published for a move nobody can take
     // would leave the service waiting for nothing until its timeout. A rotation's next generation
     // may land back on its own service (and is adopted there); the other moves must go elsewhere.
@@ -157,7 +160,7 @@ export class StateProjector {
       const { quarantined } = await markServiceDead(tx, id, `replaced by ${e.serviceId} (same name)`, this.crashLoop);
       effects.quarantine.push(...quarantined);
     }
-    await sql(
+    const born = await sql<{ inserted: boolean }>(
       tx,
       `INSERT INTO services (id, name, status, capacity, pools, kinds, version, host, pid, started_at,
                              heartbeat_interval_ms, running, free_slots, last_seen_at, died_at, death_reason)
@@ -167,7 +170,8 @@ export class StateProjector {
          kinds = EXCLUDED.kinds, version = EXCLUDED.version, host = EXCLUDED.host, pid = EXCLUDED.pid,
          started_at = EXCLUDED.started_at, heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms,
          running = EXCLUDED.running, free_slots = EXCLUDED.free_slots, last_seen_at = now(),
-         died_at = NULL, death_reason = NULL`,
+         died_at = NULL, death_reason = NULL
+       RETURNING (xmax = 0) AS inserted`,
       [
         e.serviceId,
         e.name,
@@ -183,6 +187,9 @@ export class StateProjector {
         Math.max(0, e.capacity - e.running.length - (e.waiting?.length ?? 0)),
       ],
     );
+    if (born[0]?.inserted) {
+      await recordServiceEvent(tx, e.serviceId, 'born', `${e.name}: ${e.capacity} slots, pools ${e.pools.join(', ')}`);
+    }
     // A re-announce after a lost connection: what it no longer runs went back to the queue.
     await this.holdings(tx, e, 'service reconnected without it', effects);
   }

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { sql } from '../db/sql';
 import { releaseObservers } from './placement';
-import { recordTimeline } from './timeline';
+import { recordServiceEvent, recordTimeline } from './timeline';
 
 /** When an observer counts as killing the services that run it. */
 export interface CrashLoopPolicy {
@@ -28,6 +28,7 @@ export async function markServiceDead(
      WHERE id = $1 AND status = 'Alive' RETURNING id`,
     [serviceId, reason],
   );
+  if (updated.length > 0) await recordServiceEvent(tx, serviceId, 'died', reason);
   const quarantined = crashLoop ? await countCrashDeaths(tx, serviceId, crashLoop) : [];
   await releaseObservers(tx, serviceId, [], `service dead: ${reason}`);
   return { marked: updated.length > 0, quarantined };

@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
 
@@ -10,6 +10,20 @@ export interface TimelineEntry {
   reason?: string | null;
   /** The generation the row is about (the copy started, released or republished); by default the observer's. */
   generation?: number | null;
+}
+
+/** Appends a row to the services' history (the event feed shows it). */
+export async function recordServiceEvent(
+  db: EntityManager | DataSource,
+  serviceId: string,
+  event: 'born' | 'died' | 'draining' | 'undrained',
+  reason: string | null = null,
+): Promise<void> {
+  await sql(db, `INSERT INTO service_events (service_id, event, reason) VALUES ($1, $2, $3)`, [
+    serviceId,
+    event,
+    reason,
+  ]);
 }
 
 /** Appends timeline rows in one statement, in the order given (rows are read back by id). */
