@@ -230,6 +230,42 @@ export function openApiDocument() {
           },
         },
       },
+      '/events': {
+        get: {
+          summary: "Server-Sent Events: observers' timelines and services' history, resumable from Last-Event-ID",
+          parameters: [
+            { name: 'observerId', in: 'query', schema: { type: 'string', format: 'uuid' } },
+            { name: 'since', in: 'query', schema: { type: 'string' }, description: 'an event id, as Last-Event-ID' },
+            { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' } },
+          ],
+          responses: {
+            200: { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            400: problem,
+            ...denied,
+          },
+        },
+      },
+      '/observers/{id}/observations': {
+        get: {
+          summary: "An observer's latest kept observations, then (as an event stream) live ones",
+          parameters: [
+            idParam,
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 1000, default: 10 } },
+          ],
+          responses: {
+            200: {
+              description: 'The kept observations, or an event stream for a client that accepts one',
+              content: {
+                'application/json': { schema: { type: 'object', properties: { items: { type: 'array' } } } },
+                'text/event-stream': { schema: { type: 'string' } },
+              },
+            },
+            400: problem,
+            404: problem,
+            ...denied,
+          },
+        },
+      },
       '/kinds': {
         get: {
           summary: 'The kinds the live services host: params schema, overlap, pools, services',
