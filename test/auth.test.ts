@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { bearer, httpRequest, World } from '@vigil/testkit';
+import { bearer, httpRequest, waitFor, World } from '@vigil/testkit';
 
 const PROBLEM = 'application/problem+json; charset=utf-8';
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
@@ -262,7 +262,11 @@ describe('error answers', () => {
     assert.equal(answer.status, 400);
     assert.match(answer.body.detail, /cannot be used/);
     assert.doesNotMatch(answer.body.detail, /out of range|date\/time/);
-    const logged = world.manager!.lines.filter((line) => line.includes(answer.body.errorId));
+    // The answer can come before the manager's stdout reaches this process.
+    const logged = await waitFor('the error in the log', () => {
+      const lines = world.manager!.lines.filter((line) => line.includes(answer.body.errorId));
+      return lines.length > 0 && lines;
+    });
     assert.equal(logged.length, 1);
     assert.match(logged[0]!, /out of range/);
   });
