@@ -14,7 +14,7 @@ import { EventFeed } from './event-feed';
 import { Leadership } from './leadership';
 import { ObservationLog } from './observation-log';
 import { MovePlanner } from './move-planner';
-import { createMetrics } from './metrics';
+import { addFleetGauges, createMetrics } from './metrics';
 import { Observers } from './observers';
 import { ObserverVerbs } from './observer-verbs';
 import { Reconciler } from './reconciler';
@@ -67,6 +67,7 @@ async function run(): Promise<void> {
   const metrics = createMetrics();
   const db = createDataSource(env.DATABASE_URL);
   await connectDatabase(db, log);
+  addFleetGauges(metrics, db);
   const crashLoop = {
     deaths: env.CRASH_LOOP_DEATHS,
     windowMs: env.CRASH_LOOP_WINDOW_MS,

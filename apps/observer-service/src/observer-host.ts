@@ -53,6 +53,8 @@ export interface ObserverHostOptions<D> {
   publish: (job: JobMessage, data: unknown) => boolean;
   /** A run ended here, whatever the cause: nothing it published may be sent after it. */
   ended: (job: JobMessage) => void;
+  /** An observer crashed and is restarted in-process (for the metrics). */
+  restarting?: () => void;
   log: Logger;
 }
 
@@ -380,6 +382,7 @@ export class ObserverHost<D> {
       publish: (data) => this.publishFor(run, data),
       log: this.options.log,
       secrets: secretValues(params, this.options.kinds.secretPaths(kind.name)),
+      restarting: this.options.restarting,
     });
     hold.run = run;
     this.holdsOf.set(job.observerId, hold);
