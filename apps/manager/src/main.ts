@@ -128,6 +128,8 @@ async function run(): Promise<void> {
       await broker.sendReleases(effects.release);
       await Promise.all(effects.moves.map(startMove));
       await Promise.all(effects.drains.map(({ serviceId, draining }) => broker.sendServiceDrain(serviceId, draining)));
+      // A restart whose publish fails leaves the stale copy running, still flagged stale.
+      await Promise.allSettled(effects.restarts.map((job) => broker.publishJob(job)));
     },
     metrics,
     log,

@@ -93,6 +93,7 @@ const FLEET_READ_EVERY_MS = 5_000;
 
 interface FleetNumbers {
   observers: { status: string; n: number }[];
+  stale: number;
   liveServices: number;
   freeSlots: { pool: string; free: number }[];
   oldestHeldJobAgeS: number;
@@ -129,6 +130,14 @@ export function addFleetGauges(metrics: Metrics, db: DataSource): void {
     },
   });
   new Gauge({
+    name: 'vigil_observers_stale',
+    help: 'Observers running and silent past their staleAfterMs, as their services reported',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).stale);
+    },
+  });
+  new Gauge({
     name: 'vigil_services_live',
     help: 'Services alive (draining ones included)',
     registers: [registry],
@@ -158,10 +167,14 @@ export function addFleetGauges(metrics: Metrics, db: DataSource): void {
 }
 
 async function readFleet(db: DataSource): Promise<FleetNumbers> {
-  const [observers, services, free, oldest] = await Promise.all([
+  const [observers, stale, services, free, oldest] = await Promise.all([
     sql<{ status: string; n: number }>(
       db,
       `SELECT status, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY status`,
+    ),
+    sql<{ n: number }>(
+      db,
+      `SELECT count(*)::int AS n FROM observers WHERE status = 'Processing' AND stale_since IS NOT NULL`,
     ),
     sql<{ n: number }>(db, `SELECT count(*)::int AS n FROM services WHERE status = 'Alive'`),
     sql<{ pool: string; free: number }>(
@@ -178,6 +191,7 @@ async function readFleet(db: DataSource): Promise<FleetNumbers> {
   ]);
   return {
     observers,
+    stale: stale[0]?.n ?? 0,
     liveServices: services[0]?.n ?? 0,
     freeSlots: free,
     oldestHeldJobAgeS: oldest[0]?.age ?? 0,

@@ -111,6 +111,11 @@ export class ObserverRun {
   private cause: StopCause | undefined;
   private result: Promise<RunOutcome> | undefined;
   private readonly restarting: (() => void) | undefined;
+  /** When it started here, and when it last published (for its staleness), ms since the epoch. */
+  readonly startedAt = Date.now();
+  publishedAt: number | undefined;
+  /** Reported stale and not published since. */
+  stale = false;
   /** The current attempt's context: `onParams` gets it. */
   private context: RunContext | undefined;
   /** Settles the outcome; `stop` uses it to give up on an observer past its stop timeout. */

@@ -10,6 +10,7 @@ import { MoveTimes1764000000007 } from './migrations/1764000000007-move-times';
 import { NamePrefix1764000000008 } from './migrations/1764000000008-name-prefix';
 import { Paused1764000000009 } from './migrations/1764000000009-paused';
 import { ServiceEvents1764000000010 } from './migrations/1764000000010-service-events';
+import { Staleness1764000000011 } from './migrations/1764000000011-staleness';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -28,6 +29,7 @@ export function createDataSource(url: string): DataSource {
       NamePrefix1764000000008,
       Paused1764000000009,
       ServiceEvents1764000000010,
+      Staleness1764000000011,
     ],
     migrationsRun: true,
     synchronize: false,
