@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
 import { OverloadedError } from '../db/batched';
 import { isDatabaseUnavailable, isDataException } from '../db/errors';
+import type { KindCheck } from '../kind-catalog';
 import type { Metrics } from '../metrics';
 import { parseCursor, type EventFeed, type FeedEvent } from '../event-feed';
 import type { ObservationLog } from '../observation-log';
@@ -59,6 +60,11 @@ export function openEventStream(res: Response): void {
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();
+}
+
+/** A kind's verdict on params (or on its own announced schema) as a problem answer. */
+function sendRejected(res: Response, check: Extract<KindCheck, { ok: false }>): void {
+  sendProblem(res, check.reason, check.detail, check.errors ? { errors: check.errors } : {});
 }
 
 function parseOr400<S extends z.ZodType>(
@@ -175,12 +181,7 @@ export function createApp(deps: AppDependencies): express.Express {
         );
         return;
       case 'rejected':
-        sendProblem(
-          res,
-          result.check.reason,
-          result.check.detail,
-          result.check.errors ? { errors: result.check.errors } : {},
-        );
+        sendRejected(res, result.check);
         return;
       case 'broker-unavailable':
         failed(
@@ -331,12 +332,7 @@ export function createApp(deps: AppDependencies): express.Express {
         );
         return;
       case 'rejected':
-        sendProblem(
-          res,
-          result.check.reason,
-          result.check.detail,
-          result.check.errors ? { errors: result.check.errors } : {},
-        );
+        sendRejected(res, result.check);
         return;
     }
   };
