@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from '@vigil/broker';
 import { encodeMessage, type JobMessage } from '@vigil/contracts';
+import type { Violation } from './invariants';
 import type { Rng } from './rng';
 import type { Workload } from './workload';
-import type { ChaosService, ChaosWorld } from './world';
+import { MANAGER_LEASE_MS, type ChaosService, type ChaosWorld } from './world';
 
 export const FAULT_KINDS = [
   'kill-service',
@@ -49,11 +50,12 @@ export interface FaultContext {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Services in a stable order (by name), so a seed picks the same one on a replay. */
+function sortedServices(ctx: FaultContext): ChaosService[] {
+  return [...ctx.chaos.services].sort((a, b) => a.name.localeCompare(b.name) || a.handle.id.localeCompare(b.handle.id));
+}
+
 function pickService(ctx: FaultContext): ChaosService {
-  const services = [...ctx.chaos.services].sort(
-    (a, b) => a.name.localeCompare(b.name) || a.handle.id.localeCompare(b.handle.id),
-  );
-  return ctx.rng.pick(services);
+  return ctx.rng.pick(sortedServices(ctx));
 }
 
 /** A supervisor brings the service back under its name, unless the fleet is already full. */
@@ -69,6 +71,13 @@ async function replace(ctx: FaultContext, service: ChaosService, delayMs: number
 export interface FaultOutcome {
   description: string;
   heal?: () => Promise<void>;
+  /** What the fault must have brought about once the invariants held (a joiner took its share). */
+  verify?: () => Promise<Violation[]>;
+  /**
+   * How long the fault kept the manager from acting (killed until a successor held the lease, its
+   * database down), ms: the release that ends a planned move's overlap waits for it.
+   */
+  managerStallMs?: number;
   /**
    * How long the fault kept every observer from running or from being seen (the broker down, its
    * publishing blocked, the whole fleet stopped), ms: an observer may run nowhere this long, plus
@@ -117,12 +126,13 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       const manager = chaos.manager;
       if (!manager) throw new Error('no manager to kill');
       const ms = rng.int(200, 5000);
+      const killed = Date.now();
       chaos.expectExit(manager, 'killed');
       manager.signal('SIGKILL');
       await manager.exited;
       await sleep(ms);
       await chaos.startManager();
-      return `SIGKILL the manager, restarted after ${ms} ms`;
+      return { description: `SIGKILL the manager, restarted after ${ms} ms`, managerStallMs: stallSince(killed) };
     }
     case 'restart-broker':
     case 'kill-broker': {
@@ -160,7 +170,9 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       await victim.process.exited;
       chaos.world.manager = survivor.process;
       chaos.world.apiUrl = survivor.apiUrl;
-      return `a second manager started; after ${ms} ms the ${killFirst ? 'first' : 'second'} was killed`;
+      const description = `a second manager started; after ${ms} ms the ${killFirst ? 'first' : 'second'} was killed`;
+      // The standby takes over once the killed one's lease lapses, at its next try.
+      return killFirst ? { description, managerStallMs: MANAGER_LEASE_MS + MANAGER_RENEW_MS } : description;
     }
     case 'stranded-create':
       return strandedCreate(ctx);
@@ -202,10 +214,15 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
     case 'restart-postgres': {
       const ms = rng.int(200, 4000);
       const kill = rng.chance(0.5);
+      const stopped = Date.now();
       await (kill ? chaos.postgres.kill() : chaos.postgres.stop());
       await sleep(ms);
       await chaos.postgres.start();
-      return `Postgres ${kill ? 'killed' : 'stopped'}, started again after ${ms} ms`;
+      return {
+        description: `Postgres ${kill ? 'killed' : 'stopped'}, started again after ${ms} ms`,
+        // Without its database the manager cannot renew its lease either, and takes it again after.
+        managerStallMs: stallSince(stopped),
+      };
     }
     case 'blackhole-link': {
       const service = pickService(ctx);
@@ -228,15 +245,27 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
   }
 }
 
+/** The manager's MANAGER_LEASE_RENEW_MS (its default): how often a standby tries for the lease. */
+const MANAGER_RENEW_MS = 1_000;
+
+/**
+ * How long the manager could not act, for a fault that stopped it (or its database) at `since`
+ * and has it running again now: a successor takes over only once the lease lapsed.
+ */
+function stallSince(since: number): number {
+  return Date.now() - since + MANAGER_LEASE_MS + MANAGER_RENEW_MS;
+}
+
 /**
  * What a manager killed between a create's publish and its mark leaves, kept down past 10 s: a
  * row not marked published (made long ago as far as its clock goes), its job in the queue, and
  * the job's start waiting in the state queue. The job must not be published a second time.
  */
-async function strandedCreate(ctx: FaultContext): Promise<string> {
+async function strandedCreate(ctx: FaultContext): Promise<FaultOutcome> {
   const { chaos, rng, workload } = ctx;
   const manager = chaos.manager;
   if (!manager) throw new Error('no manager to kill');
+  const killed = Date.now();
   chaos.expectExit(manager, 'killed');
   manager.signal('SIGKILL');
   await manager.exited;
@@ -255,7 +284,10 @@ async function strandedCreate(ctx: FaultContext): Promise<string> {
   const ms = rng.int(10_500, 12_000);
   await sleep(ms);
   await chaos.startManager();
-  return `the manager killed between a create's publish and its mark (${name}), restarted after ${ms} ms`;
+  return {
+    description: `the manager killed between a create's publish and its mark (${name}), restarted after ${ms} ms`,
+    managerStallMs: stallSince(killed),
+  };
 }
 
 /** A copy of a live observer's job, exactly as the manager published it, into the jobs queue. */
