@@ -212,7 +212,13 @@ export class World {
     generation: number;
     lastError: string | null;
     waitReason: string | null;
-    timeline: { event: string; serviceId: string | null; generation: number | null; reason: string | null }[];
+    timeline: {
+      at: string;
+      event: string;
+      serviceId: string | null;
+      generation: number | null;
+      reason: string | null;
+    }[];
   }> {
     const response = await this.api<never>('GET', `/observers/${id}`);
     if (response.status !== 200) throw new Error(`GET observer ${id}: ${response.status}`);
