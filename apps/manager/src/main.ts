@@ -16,6 +16,7 @@ import { ObservationLog } from './observation-log';
 import { MovePlanner } from './move-planner';
 import { addFleetGauges, createMetrics } from './metrics';
 import { Observers } from './observers';
+import { Pruner } from './pruner';
 import { ObserverVerbs } from './observer-verbs';
 import { Reconciler } from './reconciler';
 import { Services } from './services';
@@ -84,9 +85,11 @@ async function run(): Promise<void> {
       await broker.consumeState();
       reconciler.start();
       planner.start();
+      pruner.start();
     },
     onStandby: async () => {
       metrics.active.set(0);
+      await pruner.stop();
       await planner.stop();
       await reconciler.stop();
       await broker.stopConsumingState();
@@ -203,6 +206,7 @@ async function run(): Promise<void> {
     stateApplied: () => consumer.whenIdle(),
   });
 
+  const pruner = new Pruner({ db, log, retentionMs: env.RETENTION_MS, intervalMs: env.PRUNE_INTERVAL_MS });
   const planner = new MovePlanner({
     db,
     broker,

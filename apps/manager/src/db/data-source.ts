@@ -11,6 +11,7 @@ import { NamePrefix1764000000008 } from './migrations/1764000000008-name-prefix'
 import { Paused1764000000009 } from './migrations/1764000000009-paused';
 import { ServiceEvents1764000000010 } from './migrations/1764000000010-service-events';
 import { Staleness1764000000011 } from './migrations/1764000000011-staleness';
+import { Retention1764000000012 } from './migrations/1764000000012-retention';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -30,6 +31,7 @@ export function createDataSource(url: string): DataSource {
       Paused1764000000009,
       ServiceEvents1764000000010,
       Staleness1764000000011,
+      Retention1764000000012,
     ],
     migrationsRun: true,
     synchronize: false,

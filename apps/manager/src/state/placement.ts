@@ -39,6 +39,9 @@ interface RowRecord {
   contender_alive: boolean;
 }
 
+/** Services kept per observer for crash-loop counting, the latest ones. */
+const RECENT_SERVICES_KEPT = 16;
+
 /**
  * Applies reports of running copies (starts, or what a birth or heartbeat lists), each observer
  * at most once, in a few statements whatever their number. For holdings only the rows that differ
@@ -134,8 +137,11 @@ async function writePlacements(
        stale_since = CASE WHEN u.running_generation IS DISTINCT FROM o.running_generation
                             OR u.service_id IS DISTINCT FROM o.service_id THEN NULL ELSE o.stale_since END,
        job_published = o.job_published OR u.started,
+       -- The latest RECENT_SERVICES_KEPT only: a crash loop needs a few, and services that stop
+       -- gracefully are never removed from it otherwise.
        recent_services = CASE WHEN u.started
-                              THEN array_append(array_remove(o.recent_services, u.reporter), u.reporter)
+                              THEN (array_append(array_remove(o.recent_services, u.reporter), u.reporter))
+                                   [greatest(1, cardinality(o.recent_services) + 2 - ${RECENT_SERVICES_KEPT}):]
                               ELSE o.recent_services END,
        updated_at = now()
      FROM unnest($1::uuid[], $2::text[], $3::int[], $4::uuid[], $5::int[], $6::uuid[], $7::timestamptz[],
