@@ -12,6 +12,7 @@ import { Paused1764000000009 } from './migrations/1764000000009-paused';
 import { ServiceEvents1764000000010 } from './migrations/1764000000010-service-events';
 import { Staleness1764000000011 } from './migrations/1764000000011-staleness';
 import { Retention1764000000012 } from './migrations/1764000000012-retention';
+import { CancelIndex1764000000013 } from './migrations/1764000000013-cancel-index';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -32,6 +33,7 @@ export function createDataSource(url: string): DataSource {
       ServiceEvents1764000000010,
       Staleness1764000000011,
       Retention1764000000012,
+      CancelIndex1764000000013,
     ],
     migrationsRun: true,
     synchronize: false,
