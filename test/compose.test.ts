@@ -1012,9 +1012,9 @@ describe('broker users (rabbitmq-init, deploy/rabbitmq/definitions.mjs)', () => 
     };
     return {
       manager: {
-        configure: shared.configure,
-        write: [...shared.write, 'amq.default', names.controlExchange],
-        read: shared.read,
+        configure: [...shared.configure, names.observationsTap(serviceId)],
+        write: [...shared.write, 'amq.default', names.controlExchange, names.observationsTap(serviceId)],
+        read: [...shared.read, names.observationsExchange, names.observationsTap(serviceId)],
       },
       service: {
         configure: [...shared.configure, names.controlQueue(serviceId)],
