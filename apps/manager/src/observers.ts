@@ -9,38 +9,9 @@ import type { ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
 import { Batched } from './db/batched';
 import { nameMatch, sql, type NameFilter } from './db/sql';
+import type { ObserverView, TimelineView } from './views';
 
-export interface ObserverView {
-  id: string;
-  name: string;
-  kind: string;
-  pool: string;
-  params: Record<string, unknown>;
-  status: ObserverStatus;
-  serviceId: string | null;
-  /** The latest placement's number: 1 when created, one more each time it is placed anew. */
-  generation: number;
-  lastError: string | null;
-  /** Why it waits while no service runs it (a service that took its job lacks its kind). */
-  waitReason: string | null;
-  /** Its own `staleAfterMs`, when its create gave one (its kind's applies otherwise). */
-  staleAfterMs: number | null;
-  /** Running, and silent past its `staleAfterMs` since this time (its service said so); else null. */
-  staleSince: string | null;
-  /** When it last published, as of the last staleness report. */
-  lastPublishedAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface TimelineView {
-  at: string;
-  event: string;
-  status: ObserverStatus;
-  serviceId: string | null;
-  generation: number | null;
-  reason: string | null;
-}
+export type { ObserverView, TimelineView } from './views';
 
 export interface CreateObserver {
   name: string;

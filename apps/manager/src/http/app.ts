@@ -13,6 +13,7 @@ import type { ObserverVerbs, VerbResult } from '../observer-verbs';
 import type { Services } from '../services';
 import type { Tokens } from '../tokens';
 import { authenticate, limitWrites, requireRole } from './auth';
+import { docsRouter } from './docs';
 import { openApiDocument } from './openapi';
 import { sendProblem, type FieldError, type ProblemType } from './problem';
 import {
@@ -144,6 +145,8 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   const api = express.Router();
+  // The reference page holds no data; the document it shows is fetched with the user's token.
+  api.use(docsRouter());
   // Who is asking comes first: a body from nobody is not even parsed.
   api.use(authenticated);
   api.use(express.json({ limit: '256kb', strict: true }));
