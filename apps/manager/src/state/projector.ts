@@ -318,11 +318,19 @@ export class StateProjector {
    * the stop was a delete's.
    */
   private async pauseConfirmed(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<boolean> {
-    const rows = await sql<{ status: ObserverStatus }>(tx, `SELECT status FROM observers WHERE id = $1 FOR UPDATE`, [
-      e.observerId,
-    ]);
-    const status = rows[0]?.status;
-    if (status !== 'Paused' && status !== 'Created' && status !== 'Processing') return false;
+    const rows = await sql<{ status: ObserverStatus; generation: number }>(
+      tx,
+      `SELECT status, generation FROM observers WHERE id = $1 FOR UPDATE`,
+      [e.observerId],
+    );
+    const row = rows[0];
+    if (!row) return false;
+    const { status } = row;
+    // Running again at a later generation than the copy that stopped: that copy was paused. A
+    // cancelled copy of the generation that should run is a delete's, as it always was.
+    const resumedSince =
+      (status === 'Created' || status === 'Processing') && (e.generation ?? row.generation) < row.generation;
+    if (status !== 'Paused' && !resumedSince) return false;
     await sql(
       tx,
       `UPDATE observers SET service_id = NULL, running_generation = NULL, updated_at = now(),
