@@ -211,6 +211,10 @@ export function createApp(deps: AppDependencies): express.Express {
     res.json({ items: page.items, nextCursor: page.nextCursor && encodeCursor(page.nextCursor) });
   });
 
+  api.get('/observers/counts', read, async (_req, res) => {
+    res.json({ byStatus: await observers.countByStatus() });
+  });
+
   api.get('/observers/:id', read, async (req, res) => {
     const id = IdParam.safeParse(req.params.id);
     const observer = id.success ? await observers.get(id.data) : undefined;

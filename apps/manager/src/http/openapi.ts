@@ -194,6 +194,28 @@ export function openApiDocument() {
           responses: { 200: json(page(observer), 'A page of observers'), 400: problem, ...denied },
         },
       },
+      '/observers/counts': {
+        get: {
+          summary: 'How many observers are in each status',
+          responses: {
+            200: json(
+              {
+                type: 'object',
+                required: ['byStatus'],
+                properties: {
+                  byStatus: {
+                    type: 'object',
+                    required: [...OBSERVER_STATUSES],
+                    properties: Object.fromEntries(OBSERVER_STATUSES.map((s) => [s, { type: 'integer' }])),
+                  },
+                },
+              },
+              'Every status with its count (0 when none)',
+            ),
+            ...denied,
+          },
+        },
+      },
       '/observers/{id}': {
         get: {
           summary: 'One observer, with its current service and timeline',
