@@ -85,6 +85,10 @@ describe('dashboard', { timeout: 240_000 }, () => {
   it('creates an observer through the form built from the kind schema, and shows it Processing live', async () => {
     await page.click('[data-nav=new]');
     await page.locator('#create-kind option[value=ticker]').waitFor({ state: 'attached' });
+    // Nested objects get fields of their own, a secret a password field, an array JSON text.
+    await page.selectOption('#create-kind', 'secretive');
+    assert.equal(await page.locator('[id="params.auth.apiKey"]').getAttribute('type'), 'password');
+    assert.equal(await page.locator('[id="params.accounts"]').inputValue(), '[]');
     await page.selectOption('#create-kind', 'ticker');
     const interval = page.locator('[id="params.intervalMs"]');
     assert.equal(await interval.getAttribute('type'), 'number');

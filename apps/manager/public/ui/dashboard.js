@@ -251,6 +251,8 @@ function overviewPage() {
     }
   };
   const schedule = throttled(refresh, 300);
+  // A burst of events redraws the feed once, not once per event.
+  const scheduleFeed = throttled(showFeed, 100);
   void refresh();
   showFeed();
   // Heartbeats are not events: the services are read again now and then, their ages every second.
@@ -260,11 +262,12 @@ function overviewPage() {
   }, 1000);
   return {
     onEvent() {
-      showFeed();
+      scheduleFeed();
       schedule();
     },
     dispose() {
       schedule.cancel();
+      scheduleFeed.cancel();
       clearInterval(poll);
       clearInterval(tick);
     },
@@ -615,6 +618,8 @@ function observerPage(id) {
         : h('li', { class: 'muted' }, 'None yet.'),
     );
   showObservations();
+  // A fast observer publishes many times a second: the list is redrawn at most every 100 ms.
+  const scheduleObservations = throttled(showObservations, 100);
   const stream = new AbortController();
   void follow(`/observers/${id}/observations?limit=20`, {
     signal: stream.signal,
@@ -626,7 +631,7 @@ function observerPage(id) {
       serviceNames.set(event.data.serviceId, event.data.serviceName);
       kept.unshift(event.data);
       kept.length = Math.min(kept.length, 30);
-      showObservations();
+      scheduleObservations();
     },
   });
 
@@ -636,6 +641,7 @@ function observerPage(id) {
     },
     dispose() {
       schedule.cancel();
+      scheduleObservations.cancel();
       stream.abort();
     },
   };

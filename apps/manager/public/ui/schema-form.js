@@ -25,7 +25,8 @@ export function schemaForm(schema, values = {}, path = 'params') {
   for (const [name, prop] of Object.entries(properties)) {
     const id = `${path}.${name}`;
     const has = Object.prototype.hasOwnProperty.call(values ?? {}, name);
-    const value = has ? values[name] : prop.default;
+    // A secret (writeOnly) comes back from the API as "***": it is never shown, and must be given again.
+    const value = prop.writeOnly ? (has ? undefined : prop.default) : has ? values[name] : prop.default;
     const isRequired = required.has(name) && prop.default === undefined;
     const label = h(
       'label',
@@ -81,6 +82,7 @@ export function schemaForm(schema, values = {}, path = 'params') {
         id,
         name: id,
         type: prop.writeOnly || prop.format === 'password' ? 'password' : 'text',
+        placeholder: prop.writeOnly && has ? 'secret: enter it again' : undefined,
         required: isRequired,
         minlength: prop.minLength,
         maxlength: prop.maxLength,
