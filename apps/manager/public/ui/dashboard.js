@@ -64,8 +64,8 @@ function startFeed() {
 }
 
 /**
- * Runs `refresh` soon after the last of a burst of events, at most once per `ms`, so a busy
- * fleet costs one request per interval rather than one per event.
+ * Runs `refresh` once, `ms` after an event, however many more come meanwhile (and never two at
+ * once), so a busy fleet costs one request per interval rather than one per event.
  */
 function throttled(refresh, ms) {
   let timer;
@@ -151,6 +151,8 @@ function showLogin(message) {
 }
 
 onUnauthorized(() => {
+  // Several requests may be refused at once: the first one signs out, the others find it done.
+  if (!token.get()) return;
   token.clear();
   showLogin('The manager refused the token; sign in again.');
 });
@@ -410,8 +412,12 @@ function observersPage(query) {
 
   api('GET', '/kinds')
     .then(({ items }) => {
+      // Observers may outlive the services that host their kind or serve their pool: a filter
+      // from the address keeps its option even then.
+      const kinds = items.map((k) => k.name);
+      if (filters.kind && !kinds.includes(filters.kind)) kinds.push(filters.kind);
       const pools = [...new Set(items.flatMap((k) => k.pools))].sort();
-      kindSelect.append(...items.map((k) => h('option', { value: k.name, selected: k.name === filters.kind }, k.name)));
+      kindSelect.append(...kinds.map((k) => h('option', { value: k, selected: k === filters.kind }, k)));
       if (filters.pool && !pools.includes(filters.pool)) pools.push(filters.pool);
       poolSelect.append(...pools.map((p) => h('option', { value: p, selected: p === filters.pool }, p)));
     })

@@ -16,8 +16,9 @@ export function h(tag, attrs = {}, ...children) {
 
 /** "3 s ago", "2 min ago" for an ISO time. */
 export function ago(iso) {
-  if (!iso) return '—';
-  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  const at = iso ? Date.parse(iso) : NaN;
+  if (Number.isNaN(at)) return '—';
+  const seconds = Math.max(0, Math.round((Date.now() - at) / 1000));
   if (seconds < 60) return `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
