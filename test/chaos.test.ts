@@ -1,8 +1,8 @@
 /**
  * Short seeded runs of the fault-injection suite (chaos/): about 20 faults of every kind on a
- * private RabbitMQ and Postgres, and a few on a 3-node cluster (quorum queues, a node killed or
- * stopped), the invariants of docs/design.md checked from outside after each. Fails with the
- * seed, the fault and the broken observer's timeline.
+ * private RabbitMQ and Postgres, a few that cut planned moves short, and a few on a 3-node cluster
+ * (quorum queues, a node killed or stopped), the invariants of docs/design.md checked from outside
+ * after each. Fails with the seed, the fault and the broken observer's timeline.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -17,11 +17,21 @@ const FAULTS = 20;
 /** Cluster mode starts three broker nodes and keeps one down per node fault: fewer faults. */
 const CLUSTER_SEED = 20261202;
 const CLUSTER_FAULTS = 8;
+/** Faults on moves only, which the mixed run above draws few of. */
+const MOVES_SEED = 1;
+const MOVES_FAULTS = 5;
+const MOVE_KINDS = [
+  'kill-new-holder',
+  'kill-manager-mid-move',
+  'term-two-services',
+  'join-under-load',
+  'drain-undrain',
+];
 
 interface ChaosJson {
   seed: number;
   passed: boolean;
-  faults: { kind: string; convergedMs: number | null }[];
+  faults: { kind: string; convergedMs: number | null; doubleMs: number; plannedOverlapMs: number }[];
   summary: { kind: string; faults: number }[];
 }
 
@@ -53,6 +63,14 @@ describe('fault injection (short seeded run)', { timeout: 600_000 }, () => {
     assert.equal(report.faults.length, FAULTS);
     assert.ok(report.faults.every((f) => typeof f.convergedMs === 'number'));
     assert.ok(report.summary.length >= 5, `faults of several kinds: ${report.summary.map((s) => s.kind).join(', ')}`);
+  });
+
+  it(`${MOVES_FAULTS} faults on moves from seed ${MOVES_SEED}: a move cut short still ends with one copy`, async (t) => {
+    const report = await chaos(t, MOVES_SEED, ['--faults', String(MOVES_FAULTS), '--kinds', MOVE_KINDS.join(',')]);
+    assert.equal(report.faults.length, MOVES_FAULTS);
+    assert.ok(report.faults.every((f) => typeof f.convergedMs === 'number'));
+    assert.ok(report.faults.every((f) => f.doubleMs <= 1_000 && typeof f.plannedOverlapMs === 'number'));
+    assert.ok(new Set(report.faults.map((f) => f.kind)).size >= 3, 'faults of several kinds');
   });
 
   it(`${CLUSTER_FAULTS} faults from seed ${CLUSTER_SEED} on a cluster: a node down at a time changes nothing`, async (t) => {

@@ -884,6 +884,7 @@ describe('secure by default', () => {
     assert.deepEqual(vigilContainers.map(([name]) => name).sort(), [
       'debug-ports',
       'manager',
+      'metrics-token',
       'observer-service',
       'rabbitmq-init',
     ]);
@@ -1011,9 +1012,9 @@ describe('broker users (rabbitmq-init, deploy/rabbitmq/definitions.mjs)', () => 
     };
     return {
       manager: {
-        configure: shared.configure,
-        write: [...shared.write, 'amq.default', names.controlExchange],
-        read: shared.read,
+        configure: [...shared.configure, names.observationsTap(serviceId)],
+        write: [...shared.write, 'amq.default', names.controlExchange, names.observationsTap(serviceId)],
+        read: [...shared.read, names.observationsExchange, names.observationsTap(serviceId)],
       },
       service: {
         configure: [...shared.configure, names.controlQueue(serviceId)],
@@ -1263,7 +1264,7 @@ describe('Dockerfile', () => {
 
   it('keeps the test kit, the benchmark and the fault suite out of the image', () => {
     const notShipped = workspaces.filter((ws) => !shipped.includes(ws));
-    assert.deepEqual(notShipped.sort(), ['bench', 'chaos', 'libs/testkit']);
+    assert.deepEqual(notShipped.sort(), ['apps/cli', 'bench', 'chaos', 'libs/testkit']);
     for (const ws of notShipped) {
       assert.ok(ignoredByDocker(`${ws}/package.json`), `.dockerignore should exclude ${ws}`);
       for (const stage of stages) {
@@ -1297,5 +1298,90 @@ describe('Dockerfile', () => {
     ]) {
       assert.ok(!ignoredByDocker(file), `.dockerignore must not exclude ${file}`);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The observability profile (deploy/prometheus, deploy/grafana)
+// ---------------------------------------------------------------------------------------
+
+/** Every metric name the apps define, their Node defaults (under each app's prefix) included. */
+function definedMetrics(): Set<string> {
+  const names = new Set<string>();
+  for (const file of ['apps/manager/src/metrics.ts', 'apps/observer-service/src/metrics.ts']) {
+    const source = read(file);
+    for (const [, name] of source.matchAll(/name: '(vigil_[a-z_]+)'/g)) names.add(name!);
+    for (const [, prefix] of source.matchAll(/prefix: '(vigil_[a-z]+_)'/g))
+      for (const metric of ['nodejs_heap_size_used_bytes', 'process_resident_memory_bytes'])
+        names.add(`${prefix}${metric}`);
+  }
+  for (const [, name] of read('apps/observer-service/src/metrics.ts').matchAll(/gauge\(\s*'(vigil_[a-z_]+)'/g))
+    names.add(name!);
+  return names;
+}
+
+describe('observability profile', () => {
+  const prometheus = parseDocument(read('deploy/prometheus/prometheus.yml')).toJS() as {
+    scrape_configs: {
+      job_name: string;
+      authorization?: { credentials_file?: string };
+      static_configs?: { targets: string[] }[];
+      dns_sd_configs?: { names: string[]; port: number }[];
+    }[];
+  };
+  const job = (name: string) => prometheus.scrape_configs.find((j) => j.job_name === name);
+
+  it('runs Prometheus and Grafana under the profile only, Grafana on 127.0.0.1', () => {
+    for (const name of ['metrics-token', 'prometheus', 'grafana'])
+      assert.deepEqual(service(name).profiles, ['observability']);
+    assert.deepEqual(publishedOn(service('grafana')), [{ ip: '127.0.0.1', port: '3001', target: '3000' }]);
+    assert.match(service('prometheus').image ?? '', /^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    assert.match(service('grafana').image ?? '', /^grafana\/grafana:\d+\.\d+\.\d+$/);
+  });
+
+  it('scrapes the manager with the token metrics-token writes, and every observer service on its METRICS_PORT', () => {
+    const manager = job('manager');
+    assert.deepEqual(manager?.static_configs?.[0]?.targets, [`manager:${environment(service('manager')).get('PORT')}`]);
+    const tokenFile = manager?.authorization?.credentials_file ?? '';
+    const tokenMount = mounts(service('prometheus')).find((m) => tokenFile.startsWith(`${m.target}/`));
+    assert.ok(tokenMount?.readOnly, `Prometheus mounts ${tokenFile} read-only`);
+    const writer = mounts(service('metrics-token')).find((m) => m.source === tokenMount.source);
+    assert.ok(writer, 'metrics-token writes into the volume Prometheus reads the token from');
+    const command = execForm(service('metrics-token').command, 'metrics-token.command').join(' ');
+    assert.ok(command.includes(`${writer.target}/${path.posix.basename(tokenFile)}`));
+    assert.equal(
+      environment(service('metrics-token')).get('VIGIL_ADMIN_TOKEN'),
+      environment(service('manager')).get('VIGIL_ADMIN_TOKEN'),
+    );
+
+    const services = job('observer-service')?.dns_sd_configs?.[0];
+    assert.deepEqual(services?.names, ['observer-service']);
+    assert.equal(String(services?.port), environment(service('observer-service')).get('METRICS_PORT'));
+    assert.equal(environment(service('observer-service')).get('METRICS_HOST'), '0.0.0.0');
+  });
+
+  it("Grafana's dashboard queries only metrics the apps define", () => {
+    const dashboard = JSON.parse(read('deploy/grafana/dashboards/vigil.json')) as {
+      uid: string;
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const defined = definedMetrics();
+    assert.ok(defined.size > 20, [...defined].join(', '));
+    assert.ok(dashboard.panels.length >= 10);
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets) {
+        for (const [metric] of expr.matchAll(/vigil_[a-z_]+/g)) {
+          const base = metric.replace(/_(bucket|sum|count)$/, '');
+          assert.ok(defined.has(base), `panel "${panel.title}": ${metric} is no metric of the apps`);
+        }
+      }
+    }
+    const dashboards = mounts(service('grafana')).find((m) => m.source.endsWith('deploy/grafana/dashboards'));
+    const provider = parseDocument(read('deploy/grafana/provisioning/dashboards/vigil.yml')).toJS() as {
+      providers: { options: { path: string } }[];
+    };
+    assert.equal(provider.providers[0]?.options.path, dashboards?.target);
+    const datasource = read('deploy/grafana/provisioning/datasources/prometheus.yml');
+    assert.match(datasource, /url: http:\/\/prometheus:9090/);
   });
 });

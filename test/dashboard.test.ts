@@ -195,6 +195,8 @@ describe('dashboard', { timeout: 240_000 }, () => {
               'Paused', now() + i * interval '1 millisecond', now()
        FROM generate_series(1, 2000) AS i`,
     );
+    const counts = await world.api<{ byStatus: Record<string, number> }>('GET', '/observers/counts');
+    assert.equal(counts.body.byStatus.Paused, 2000);
     await page.click('[data-nav=overview]');
     await page.locator('#counts a.tile[data-status=Paused] .count', { hasText: '2000' }).waitFor();
 

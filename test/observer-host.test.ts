@@ -72,6 +72,12 @@ class Reports implements HostReports {
   failed(job: JobMessage): void {
     this.failures.push(job.observerId);
   }
+
+  readonly staleness: { observerId: string; stale: boolean }[] = [];
+
+  stale(job: JobMessage, stale: boolean): void {
+    this.staleness.push({ observerId: job.observerId, stale });
+  }
 }
 
 /** Runs until aborted, then takes `stopMs` to end; counts how many of its runs are alive at once. */
@@ -114,6 +120,20 @@ function setUp(stopMs = 100, extra: ObserverKind[] = []) {
     encodeMessage({ observerId, name: 'x', kind: kindName, pool: 'default', params, generation });
   return { host, transport, reports, live, observerId, job };
 }
+
+describe('observer service core: staleness', () => {
+  it('a run silent past its staleAfterMs is reported stale once, and not before', async () => {
+    const { host, transport, reports, observerId } = setUp();
+    const job = { observerId, name: 'x', kind: 'lingering', pool: 'default', params: {}, generation: 1 };
+    host.deliver(transport.deliver({ alive: true }), encodeMessage({ ...job, staleAfterMs: 300 }));
+    await delay(200);
+    assert.deepEqual(reports.staleness, [], 'not stale before its time');
+    await waitFor('the stale report', () => reports.staleness.length > 0);
+    await delay(600);
+    assert.deepEqual(reports.staleness, [{ observerId, stale: true }], 'reported once per silence');
+    await host.stop();
+  });
+});
 
 describe('observer service core: races, without a broker', () => {
   it('a cancel that arrives while a job waits for its lost copy to end: the job is acked, nothing starts', async () => {

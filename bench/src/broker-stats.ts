@@ -1,12 +1,16 @@
 import { execFile } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** Runs `rabbitmqctl <args>` against the node measured and returns its stdout (a private node's `ctl`). */
+export type Rabbitmqctl = (args: string[]) => Promise<string>;
+
 /**
- * The broker's own view of itself, through `rabbitmqctl` and `du` on the broker's machine (the
- * bench's broker is local). `rabbitmqctl` talks to the node named by `RABBITMQ_NODENAME`, or the
- * local default node, and must run as root or as the `rabbitmq` user (it needs the Erlang cookie).
+ * The broker's own view of itself, through `rabbitmqctl` and the file system of the broker's
+ * machine (the bench's broker is local).
  */
 export interface BrokerSample {
   /** The node's memory as it counts it for its memory alarm (`vm_memory_calculation_strategy`, RSS by default). */
@@ -15,15 +19,17 @@ export interface BrokerSample {
   erlangBytes: number;
   /** `du -sb` of the node's data directory (the mnesia dir: message stores, queue indices, Raft logs). */
   dataDirBytes: number;
+  /** Of that, the Raft write-ahead log (`*.wal`), shared by every quorum queue of the node. */
+  walBytes: number;
+  /** Of that, the rest of the Raft files: the quorum queues' log segments, snapshots and metadata. */
+  segmentBytes: number;
   /** Per queue asked for: the queue process's memory, and its ready and unacked messages. */
   queues: Record<string, { memoryBytes: number; ready: number; unacked: number }>;
 }
 
-async function rabbitmqctl<T>(args: readonly string[]): Promise<T> {
-  const { stdout } = await run('rabbitmqctl', [...args, '--formatter', 'json'], { maxBuffer: 64 * 1024 * 1024 });
-  return JSON.parse(stdout) as T;
+async function json<T>(ctl: Rabbitmqctl, args: readonly string[]): Promise<T> {
+  return JSON.parse(await ctl([...args, '--formatter', 'json'])) as T;
 }
-
 interface Status {
   data_directory: string;
   vm_memory_calculation_strategy: string;
@@ -48,16 +54,25 @@ async function du(dir: string): Promise<number> {
   return bytes;
 }
 
-/** Fails with a clear message if `rabbitmqctl` cannot reach the node (not installed, not root, …). */
-export async function checkRabbitmqctl(): Promise<void> {
-  try {
-    await rabbitmqctl<Status>(['status']);
-  } catch (error) {
-    throw new Error(
-      `rabbitmqctl status failed; this scenario reads the broker's memory and data directory through it ` +
-        `(run the bench as root or the rabbitmq user, on the broker's machine): ${(error as Error).message}`,
+/**
+ * The Raft files under the data directory's `quorum/`: the write-ahead log (`*.wal`, shared by
+ * every quorum queue of the node, cleared only when it rolls over) and the rest (each queue's log
+ * segments, snapshots, metadata). A file the broker removes mid-walk counts 0.
+ */
+async function raftBytes(dataDir: string): Promise<{ wal: number; rest: number }> {
+  const totals = { wal: 0, rest: 0 };
+  const dir = path.join(dataDir, 'quorum');
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const size = await stat(path.join(entry.parentPath, entry.name)).then(
+      (s) => s.size,
+      () => 0,
     );
+    if (entry.name.endsWith('.wal')) totals.wal += size;
+    else totals.rest += size;
   }
+  return totals;
 }
 
 export type QueueSample = BrokerSample['queues'][string];
@@ -66,8 +81,8 @@ export type QueueSample = BrokerSample['queues'][string];
  * The queues' memory and message counts. The broker updates them every few seconds (quorum
  * queues lazily), so counts may lag behind what happened.
  */
-export async function sampleQueues(queues: readonly string[]): Promise<Record<string, QueueSample>> {
-  const rows = await rabbitmqctl<QueueRow[]>([
+export async function sampleQueues(ctl: Rabbitmqctl, queues: readonly string[]): Promise<Record<string, QueueSample>> {
+  const rows = await json<QueueRow[]>(ctl, [
     'list_queues',
     'name',
     'memory',
@@ -87,15 +102,25 @@ export async function sampleQueues(queues: readonly string[]): Promise<Record<st
  * Samples the node. With `gc`, every Erlang process on the node runs a full collection first
  * (`rabbitmqctl force_gc`), so that what is compared is memory held, not garbage not yet swept.
  */
-export async function sampleBroker(queues: readonly string[], { gc = false } = {}): Promise<BrokerSample> {
-  if (gc) await run('rabbitmqctl', ['force_gc']);
-  const status = await rabbitmqctl<Status>(['status']);
-  const [queueSamples, dataDirBytes] = await Promise.all([sampleQueues(queues), du(status.data_directory)]);
+export async function sampleBroker(
+  ctl: Rabbitmqctl,
+  queues: readonly string[],
+  { gc = false } = {},
+): Promise<BrokerSample> {
+  if (gc) await ctl(['force_gc']);
+  const status = await json<Status>(ctl, ['status']);
+  const [queueSamples, dataDirBytes, raft] = await Promise.all([
+    sampleQueues(ctl, queues),
+    du(status.data_directory),
+    raftBytes(status.data_directory),
+  ]);
   const total = status.memory.total;
   return {
     memoryBytes: total[status.vm_memory_calculation_strategy] ?? total.rss ?? NaN,
     erlangBytes: total.erlang ?? NaN,
     dataDirBytes,
+    walBytes: raft.wal,
+    segmentBytes: raft.rest,
     queues: queueSamples,
   };
 }

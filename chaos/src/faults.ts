@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from '@vigil/broker';
 import { encodeMessage, type JobMessage } from '@vigil/contracts';
+import { RUNNING_WINDOW_MS, type Violation } from './invariants';
 import type { Rng } from './rng';
 import type { Workload } from './workload';
-import type { ChaosService, ChaosWorld } from './world';
+import { DRAIN_TIMEOUT_MS, MANAGER_LEASE_MS, REBALANCE_COOLDOWN_MS, type ChaosService, type ChaosWorld } from './world';
 
 export const FAULT_KINDS = [
   'kill-service',
@@ -23,6 +24,11 @@ export const FAULT_KINDS = [
   'purge-jobs',
   'kill-broker-node',
   'restart-broker-node',
+  'kill-new-holder',
+  'kill-manager-mid-move',
+  'term-two-services',
+  'join-under-load',
+  'drain-undrain',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -49,11 +55,12 @@ export interface FaultContext {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Services in a stable order (by name), so a seed picks the same one on a replay. */
+function sortedServices(ctx: FaultContext): ChaosService[] {
+  return [...ctx.chaos.services].sort((a, b) => a.name.localeCompare(b.name) || a.handle.id.localeCompare(b.handle.id));
+}
+
 function pickService(ctx: FaultContext): ChaosService {
-  const services = [...ctx.chaos.services].sort(
-    (a, b) => a.name.localeCompare(b.name) || a.handle.id.localeCompare(b.handle.id),
-  );
-  return ctx.rng.pick(services);
+  return ctx.rng.pick(sortedServices(ctx));
 }
 
 /** A supervisor brings the service back under its name, unless the fleet is already full. */
@@ -69,6 +76,13 @@ async function replace(ctx: FaultContext, service: ChaosService, delayMs: number
 export interface FaultOutcome {
   description: string;
   heal?: () => Promise<void>;
+  /** What the fault must have brought about once the invariants held (a joiner took its share). */
+  verify?: () => Promise<Violation[]>;
+  /**
+   * How long the fault kept the manager from acting (killed until a successor held the lease, its
+   * database down), ms: the release that ends a planned move's overlap waits for it.
+   */
+  managerStallMs?: number;
   /**
    * How long the fault kept every observer from running or from being seen (the broker down, its
    * publishing blocked, the whole fleet stopped), ms: an observer may run nowhere this long, plus
@@ -117,12 +131,13 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       const manager = chaos.manager;
       if (!manager) throw new Error('no manager to kill');
       const ms = rng.int(200, 5000);
+      const killed = Date.now();
       chaos.expectExit(manager, 'killed');
       manager.signal('SIGKILL');
       await manager.exited;
       await sleep(ms);
       await chaos.startManager();
-      return `SIGKILL the manager, restarted after ${ms} ms`;
+      return { description: `SIGKILL the manager, restarted after ${ms} ms`, managerStallMs: stallSince(killed) };
     }
     case 'restart-broker':
     case 'kill-broker': {
@@ -160,7 +175,9 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       await victim.process.exited;
       chaos.world.manager = survivor.process;
       chaos.world.apiUrl = survivor.apiUrl;
-      return `a second manager started; after ${ms} ms the ${killFirst ? 'first' : 'second'} was killed`;
+      const description = `a second manager started; after ${ms} ms the ${killFirst ? 'first' : 'second'} was killed`;
+      // The standby takes over once the killed one's lease lapses, at its next try.
+      return killFirst ? { description, managerStallMs: MANAGER_LEASE_MS + MANAGER_RENEW_MS } : description;
     }
     case 'stranded-create':
       return strandedCreate(ctx);
@@ -202,10 +219,15 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
     case 'restart-postgres': {
       const ms = rng.int(200, 4000);
       const kill = rng.chance(0.5);
+      const stopped = Date.now();
       await (kill ? chaos.postgres.kill() : chaos.postgres.stop());
       await sleep(ms);
       await chaos.postgres.start();
-      return `Postgres ${kill ? 'killed' : 'stopped'}, started again after ${ms} ms`;
+      return {
+        description: `Postgres ${kill ? 'killed' : 'stopped'}, started again after ${ms} ms`,
+        // Without its database the manager cannot renew its lease either, and takes it again after.
+        managerStallMs: stallSince(stopped),
+      };
     }
     case 'blackhole-link': {
       const service = pickService(ctx);
@@ -225,7 +247,273 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
       await publishGarbage(chaos, rng, count);
       return `${count} garbage messages each to the state queue, the jobs queue and the control exchange`;
     }
+    case 'kill-new-holder':
+      return killNewHolder(ctx);
+    case 'kill-manager-mid-move':
+      return killManagerMidMove(ctx);
+    case 'term-two-services':
+      return termTwoServices(ctx);
+    case 'join-under-load':
+      return joinUnderLoad(ctx);
+    case 'drain-undrain':
+      return drainUndrain(ctx);
   }
+}
+
+/** The manager's MANAGER_LEASE_RENEW_MS (its default): how often a standby tries for the lease. */
+const MANAGER_RENEW_MS = 1_000;
+
+/**
+ * How long the manager could not act, for a fault that stopped it (or its database) at `since`
+ * and has it running again now: a successor takes over only once the lease lapsed.
+ */
+function stallSince(since: number): number {
+  return Date.now() - since + MANAGER_LEASE_MS + MANAGER_RENEW_MS;
+}
+
+/** Live observers the observations stream shows running on `service` now. */
+function observersOn(ctx: FaultContext, service: ChaosService): string[] {
+  return ctx.workload
+    .live()
+    .flatMap((entry) =>
+      entry.id && ctx.chaos.world.watch.runningOn(entry.id, RUNNING_WINDOW_MS).includes(service.handle.id)
+        ? [entry.id]
+        : [],
+    );
+}
+
+/**
+ * The service where a copy of one of `ids` (observers on `source`) first started after `since`:
+ * a planned move's destination, once its new copy runs. Undefined if none did within `timeoutMs`.
+ */
+async function newHolder(
+  ctx: FaultContext,
+  source: ChaosService,
+  ids: readonly string[],
+  since: number,
+  timeoutMs: number,
+): Promise<ChaosService | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const id of ids) {
+      const run = ctx.chaos.world.watch.runsOf(id).find((r) => r.serviceId !== source.handle.id && r.start >= since);
+      const holder = run && ctx.chaos.services.find((s) => s.handle.id === run.serviceId);
+      if (holder) return holder;
+    }
+    await sleep(5);
+  }
+  return undefined;
+}
+
+type MoveStart = 'SIGTERM' | 'operator drain';
+
+/**
+ * Starts moving `source`'s observers away: SIGTERM (it drains and exits; resolves to its exit),
+ * or an operator drain (it stays up). Undefined when the manager refused the drain.
+ */
+async function startMoves(
+  ctx: FaultContext,
+  source: ChaosService,
+  how: MoveStart,
+): Promise<{ exited?: Promise<void> } | undefined> {
+  if (how === 'operator drain') return (await ctx.chaos.drain(source, true)) === 200 ? {} : undefined;
+  ctx.chaos.expectExit(source.handle.process, 'stopped');
+  source.handle.process.signal('SIGTERM');
+  const exited = stoppedCleanly(source);
+  // Awaited once the fault is done with the moves; a bad exit meanwhile must not go unhandled.
+  exited.catch(() => undefined);
+  return { exited };
+}
+
+async function stoppedCleanly(service: ChaosService): Promise<void> {
+  const { code } = await service.handle.process.exited;
+  if (code !== 0) throw new Error(`${service.name} exited ${code} after SIGTERM:\n${service.handle.process.tail()}`);
+}
+
+/** Retires services that have exited; supervisors bring them back under their names up to the fleet's size. */
+async function replaceAll(ctx: FaultContext, services: readonly ChaosService[], delayMs: number): Promise<string> {
+  for (const service of services) await ctx.chaos.retire(service);
+  const restart = services.slice(0, Math.max(0, ctx.fleetSize - ctx.chaos.services.length));
+  if (restart.length === 0) return 'not replaced (the fleet is full)';
+  await sleep(delayMs);
+  for (const service of restart) await ctx.chaos.startService(service.name);
+  return `${restart.map((s) => s.name).join(' and ')} restarted under ${restart.length > 1 ? 'their names' : 'its name'} after ${delayMs} ms`;
+}
+
+/**
+ * A service is drained (SIGTERM, or by an operator) and the service its first observer moves to
+ * is killed as soon as that copy runs: the moves to it are cut halfway, and its new copies' jobs
+ * go back to the queue while the source still runs the old ones. An operator-drained source is
+ * undrained once the invariants held.
+ */
+async function killNewHolder(ctx: FaultContext): Promise<string | FaultOutcome> {
+  const { chaos, rng } = ctx;
+  const source = pickService(ctx);
+  const how: MoveStart = rng.chance(0.5) ? 'SIGTERM' : 'operator drain';
+  const delayMs = rng.int(200, 3000);
+  const ids = observersOn(ctx, source);
+  const since = Date.now();
+  const started = await startMoves(ctx, source, how);
+  if (!started) return `${source.name}: the manager refused the drain`;
+  const holder = await newHolder(ctx, source, ids, since, DRAIN_TIMEOUT_MS);
+  let killed = `no copy of its ${ids.length} observers started elsewhere within ${DRAIN_TIMEOUT_MS} ms`;
+  if (holder) {
+    chaos.expectExit(holder.handle.process, 'killed');
+    holder.handle.process.signal('SIGKILL');
+    await holder.handle.process.exited;
+    killed = `SIGKILL ${holder.name} ${Date.now() - since} ms later, as the first copy moved to it ran`;
+  }
+  await started.exited;
+  const gone = [...(started.exited ? [source] : []), ...(holder ? [holder] : [])];
+  const replaced = gone.length > 0 ? `; ${await replaceAll(ctx, gone, delayMs)}` : '';
+  const description = `${how} ${source.name} (${ids.length} observers); ${killed}${replaced}`;
+  if (started.exited) return description;
+  return { description, heal: () => undrain(chaos, source) };
+}
+
+async function undrain(chaos: ChaosWorld, service: ChaosService): Promise<void> {
+  const status = await chaos.drain(service, false);
+  // 409: the manager has it dead (it was replaced meanwhile), nothing to undrain.
+  if (status !== 200 && status !== 409) throw new Error(`undrain ${service.name}: ${status}`);
+}
+
+/**
+ * A service is drained (SIGTERM, or by an operator) and the active manager is killed with its
+ * moves in flight: as the first moved copy runs (the new generation published, the old copy not
+ * yet released), or a moment after the drain began (perhaps before the manager answered it).
+ * Another manager starts after 0.2–3 s and must finish or undo every move.
+ */
+async function killManagerMidMove(ctx: FaultContext): Promise<string | FaultOutcome> {
+  const { chaos, rng } = ctx;
+  const source = pickService(ctx);
+  const how: MoveStart = rng.chance(0.5) ? 'SIGTERM' : 'operator drain';
+  const atFirstCopy = rng.chance(0.7);
+  const afterMs = rng.int(0, 300);
+  const downMs = rng.int(200, 3000);
+  const delayMs = rng.int(200, 3000);
+  const manager = chaos.manager;
+  if (!manager) throw new Error('no manager to kill');
+  const ids = observersOn(ctx, source);
+  const since = Date.now();
+  const started = await startMoves(ctx, source, how);
+  if (!started) return `${source.name}: the manager refused the drain`;
+  let when = `${afterMs} ms after the ${how}`;
+  if (atFirstCopy) {
+    const holder = await newHolder(ctx, source, ids, since, DRAIN_TIMEOUT_MS);
+    when = holder
+      ? `as the first copy moved to ${holder.name} ran (${Date.now() - since} ms after the ${how})`
+      : `with no copy moved within ${DRAIN_TIMEOUT_MS} ms`;
+  } else {
+    await sleep(afterMs);
+  }
+  const killed = Date.now();
+  chaos.expectExit(manager, 'killed');
+  manager.signal('SIGKILL');
+  await manager.exited;
+  await sleep(downMs);
+  await chaos.startManager();
+  const managerStallMs = stallSince(killed);
+  await started.exited;
+  const replaced = started.exited ? `; ${await replaceAll(ctx, [source], delayMs)}` : '';
+  const description = `${how} ${source.name} (${ids.length} observers), SIGKILL the manager ${when}, restarted after ${downMs} ms${replaced}`;
+  return {
+    description,
+    managerStallMs,
+    ...(!started.exited && { heal: () => undrain(chaos, source) }),
+  };
+}
+
+/** Two services get SIGTERM at once: both drain, each into a fleet the other is leaving too. */
+async function termTwoServices(ctx: FaultContext): Promise<string | FaultOutcome> {
+  const { chaos, rng } = ctx;
+  const services = sortedServices(ctx);
+  const first = rng.pick(services);
+  const second = rng.pick(services.filter((s) => s !== first).concat(services.length < 2 ? [first] : []));
+  const delayMs = rng.int(200, 3000);
+  if (first === second) return 'fewer than two services to stop';
+  const stopped = Date.now();
+  const pair = [first, second];
+  for (const service of pair) chaos.expectExit(service.handle.process, 'stopped');
+  for (const service of pair) service.handle.process.signal('SIGTERM');
+  await Promise.all(pair.map(stoppedCleanly));
+  const left = services.length - pair.length;
+  const replaced = await replaceAll(ctx, pair, delayMs);
+  return {
+    description: `SIGTERM ${first.name} and ${second.name} at once; ${replaced}`,
+    // With no service left to move to, every observer waits for the replacements.
+    ...(left === 0 && { outageMs: Date.now() - stopped }),
+  };
+}
+
+/**
+ * A service joins while the workload creates and deletes: a full fleet first loses one (SIGTERM),
+ * so that the joiner keeps it at its size. Rebalancing must give the joiner its share: once the
+ * invariants held, it runs at least its even share less the rebalancer's tolerance.
+ */
+async function joinUnderLoad(ctx: FaultContext): Promise<string | FaultOutcome> {
+  const { chaos, rng } = ctx;
+  const full = chaos.services.length >= ctx.fleetSize;
+  const leaver = full ? pickService(ctx) : undefined;
+  const ms = rng.int(500, 3000);
+  let left = '';
+  if (leaver) {
+    chaos.expectExit(leaver.handle.process, 'stopped');
+    leaver.handle.process.signal('SIGTERM');
+    await stoppedCleanly(leaver);
+    await chaos.retire(leaver);
+    left = `SIGTERM ${leaver.name}; `;
+  }
+  await sleep(ms);
+  const joiner = await chaos.startService();
+  return {
+    description: `${left}${joiner.name} joined ${ms} ms later, under load`,
+    verify: () => holdsItsShare(ctx, joiner),
+  };
+}
+
+/**
+ * An operator drains a service and undrains it 0–4 s later, its moves perhaps still under way.
+ * It must take jobs again: once the invariants held, it runs its share.
+ */
+async function drainUndrain(ctx: FaultContext): Promise<string | FaultOutcome> {
+  const { chaos, rng } = ctx;
+  const service = pickService(ctx);
+  const ms = rng.int(0, 4000);
+  const ids = observersOn(ctx, service);
+  const drained = await chaos.drain(service, true);
+  if (drained !== 200) return `${service.name}: the manager refused the drain (${drained})`;
+  await sleep(ms);
+  await undrain(chaos, service);
+  return {
+    description: `operator drain of ${service.name} (${ids.length} observers), undrained after ${ms} ms`,
+    verify: () => holdsItsShare(ctx, service),
+  };
+}
+
+/**
+ * Waits (a rebalance cool-down and then some) until `service` runs its even share of the live
+ * observers, as the observations stream shows, less what the rebalancer tolerates (its
+ * REBALANCE_TOLERANCE_PERCENT is 10, at least one observer, and it moves whole observers).
+ */
+async function holdsItsShare(ctx: FaultContext, service: ChaosService): Promise<Violation[]> {
+  const deadline = Date.now() + REBALANCE_COOLDOWN_MS + 10_000;
+  let share = 0;
+  let runs = 0;
+  for (;;) {
+    if (!service.handle.process.running || !ctx.chaos.services.includes(service)) return [];
+    const even = ctx.workload.live().length / ctx.chaos.services.length;
+    share = Math.max(0, Math.floor(even - Math.max(1, even / 10)) - 1);
+    runs = observersOn(ctx, service).length;
+    if (runs >= share) return [];
+    if (Date.now() > deadline) break;
+    await sleep(250);
+  }
+  return [
+    {
+      rule: 'joiner-left-idle',
+      detail: `${service.name} runs ${runs} observers, fewer than its share less the tolerance (${share}), after ${REBALANCE_COOLDOWN_MS + 10_000} ms`,
+    },
+  ];
 }
 
 /**
@@ -233,10 +521,11 @@ async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<string |
  * row not marked published (made long ago as far as its clock goes), its job in the queue, and
  * the job's start waiting in the state queue. The job must not be published a second time.
  */
-async function strandedCreate(ctx: FaultContext): Promise<string> {
+async function strandedCreate(ctx: FaultContext): Promise<FaultOutcome> {
   const { chaos, rng, workload } = ctx;
   const manager = chaos.manager;
   if (!manager) throw new Error('no manager to kill');
+  const killed = Date.now();
   chaos.expectExit(manager, 'killed');
   manager.signal('SIGKILL');
   await manager.exited;
@@ -255,7 +544,10 @@ async function strandedCreate(ctx: FaultContext): Promise<string> {
   const ms = rng.int(10_500, 12_000);
   await sleep(ms);
   await chaos.startManager();
-  return `the manager killed between a create's publish and its mark (${name}), restarted after ${ms} ms`;
+  return {
+    description: `the manager killed between a create's publish and its mark (${name}), restarted after ${ms} ms`,
+    managerStallMs: stallSince(killed),
+  };
 }
 
 /** A copy of a live observer's job, exactly as the manager published it, into the jobs queue. */

@@ -1,3 +1,4 @@
+import type { Run } from '@vigil/testkit';
 import type { ChaosWorld } from './world';
 import { PUBLISH_INTERVAL_MS, type ManagerObserver, type Workload } from './workload';
 
@@ -13,6 +14,8 @@ export interface Violation {
     | 'job-count'
     | 'process-crashed'
     | 'ran-twice-too-long'
+    | 'moved-overlap-too-long'
+    | 'joiner-left-idle'
     | 'nowhere-too-long';
   observerId?: string;
   name?: string;
@@ -114,21 +117,82 @@ export async function checkInvariants(
   return violations;
 }
 
+/** A planned move away from `source`: from the manager's `moving` to its release of the copy there. */
+export interface MoveWindow {
+  source: string;
+  from: number;
+  to: number;
+}
+
+export interface TimelineEvent {
+  at: string;
+  event: string;
+  serviceId: string | null;
+}
+
+/**
+ * The planned moves in an observer's timeline: each `moving` (the manager published the next
+ * generation to move it away from that service) until the manager's first release of the copy on
+ * that service after it, or `until` if none came (the source died or still waits).
+ */
+export function moveWindows(timeline: readonly TimelineEvent[], until: number): MoveWindow[] {
+  const moves: MoveWindow[] = [];
+  for (const [i, entry] of timeline.entries()) {
+    if (entry.event !== 'moving' || entry.serviceId === null) continue;
+    const release = timeline
+      .slice(i + 1)
+      .find((later) => later.event === 'released' && later.serviceId === entry.serviceId);
+    moves.push({
+      source: entry.serviceId,
+      from: Date.parse(entry.at),
+      to: release ? Date.parse(release.at) : until,
+    });
+  }
+  return moves;
+}
+
+/** How much of [from, to] the union of `spans` covers, ms. */
+function coveredMs(from: number, to: number, spans: readonly { from: number; to: number }[]): number {
+  const clipped = spans
+    .map((span) => ({ from: Math.max(from, span.from), to: Math.min(to, span.to) }))
+    .filter((span) => span.to > span.from)
+    .sort((a, b) => a.from - b.from);
+  let covered = 0;
+  let reached = from;
+  for (const span of clipped) {
+    if (span.to <= reached) continue;
+    covered += span.to - Math.max(span.from, reached);
+    reached = span.to;
+  }
+  return covered;
+}
+
+export interface Windows {
+  /** Longest time an observer ran on two services at once outside a planned move's overlap. */
+  doubleMs: number;
+  /** Longest time an observer ran on both the source and the destination of a planned move. */
+  plannedMs: number;
+  /** Longest time an observer that should run ran nowhere. */
+  nowhereMs: number;
+  worstDouble?: string;
+  worstPlanned?: string;
+  worstNowhere?: string;
+}
+
 /**
  * The longest time any of `ids` ran on two services at once, and ran nowhere, between `from`
- * and `to` (epoch ms), from their runs in the observations stream. An observer's first run starts its account, so
- * the wait for a new observer to start is not counted as a gap.
+ * and `to` (epoch ms), from their runs in the observations stream. An observer's first run starts
+ * its account, so the wait for a new observer to start is not counted as a gap.
+ *
+ * Two runs on two services overlap as a planned move only while the manager moved the observer
+ * away from one of them (its timeline's `moving` until it released the copy there) and the other
+ * run started after that move began: make-before-break runs both until the release. Whatever of
+ * an overlap falls outside such a window (before the move, or after the release while the source
+ * still publishes) counts as an ordinary double run. The manager's timeline is read only for
+ * observers that ran twice at all; one it cannot read has no planned moves.
  */
-export function windows(
-  chaos: ChaosWorld,
-  ids: readonly string[],
-  from: number,
-  to: number,
-): { doubleMs: number; nowhereMs: number; worstDouble?: string; worstNowhere?: string } {
-  const result: { doubleMs: number; nowhereMs: number; worstDouble?: string; worstNowhere?: string } = {
-    doubleMs: 0,
-    nowhereMs: 0,
-  };
+export async function windows(chaos: ChaosWorld, ids: readonly string[], from: number, to: number): Promise<Windows> {
+  const result: Windows = { doubleMs: 0, plannedMs: 0, nowhereMs: 0 };
   for (const id of ids) {
     const runs = chaos.world.watch
       .runsOf(id)
@@ -136,11 +200,31 @@ export function windows(
       .sort((a, b) => a.start - b.start);
     if (runs.length === 0) continue;
     // Two runs overlap only between observations both published.
-    let double = 0;
+    const overlaps: { a: Run; b: Run; from: number; to: number }[] = [];
     for (const [i, a] of runs.entries()) {
       for (const b of runs.slice(i + 1)) {
-        if (a.serviceId !== b.serviceId)
-          double = Math.max(double, Math.min(a.end, b.end, to) - Math.max(a.start, b.start, from));
+        const start = Math.max(a.start, b.start, from);
+        const end = Math.min(a.end, b.end, to);
+        if (a.serviceId !== b.serviceId && end > start) overlaps.push({ a, b, from: start, to: end });
+      }
+    }
+    let double = 0;
+    let planned = 0;
+    if (overlaps.length > 0) {
+      const timeline = await chaos.world.observer(id).then(
+        (observer): readonly TimelineEvent[] => observer.timeline,
+        () => [],
+      );
+      const moves = moveWindows(timeline, to);
+      for (const { a, b, from: start, to: end } of overlaps) {
+        const spans = moves.filter(
+          (move) =>
+            (move.source === a.serviceId && b.start >= move.from) ||
+            (move.source === b.serviceId && a.start >= move.from),
+        );
+        const inMove = coveredMs(start, end, spans);
+        planned = Math.max(planned, inMove);
+        double = Math.max(double, end - start - inMove);
       }
     }
     // A run covers one interval past its last observation: the next was not due yet.
@@ -164,6 +248,7 @@ export function windows(
     }
     nowhere = Math.max(nowhere, to - covered);
     if (double > result.doubleMs) [result.doubleMs, result.worstDouble] = [double, id];
+    if (planned > result.plannedMs) [result.plannedMs, result.worstPlanned] = [planned, id];
     if (nowhere > result.nowhereMs) [result.nowhereMs, result.worstNowhere] = [nowhere, id];
   }
   return result;

@@ -3,7 +3,7 @@ import { inject, type FaultKind, type FaultOutcome } from './faults';
 import { checkInvariants, managerObservers, windows, type Violation } from './invariants';
 import { Rng } from './rng';
 import { Workload, type ManagerObserver } from './workload';
-import { CLUSTER_SIZE, ChaosWorld } from './world';
+import { CLUSTER_SIZE, ChaosWorld, DRAIN_TIMEOUT_MS } from './world';
 
 export interface ChaosOptions {
   seed: number;
@@ -30,14 +30,23 @@ export interface FaultRecord {
   startedAt: string;
   /** From the fault's start until the invariants held again. */
   convergedMs: number | null;
-  /** Longest time an observer ran on two services at once, from the fault's start to convergence. */
+  /**
+   * Longest time an observer ran on two services at once, from the fault's start to convergence,
+   * outside the overlap of a planned move.
+   */
   doubleMs: number;
+  /** Longest time an observer ran on both the source and the destination of a planned move, in the same span. */
+  plannedOverlapMs: number;
+  /** How long the fault kept the manager from acting (down, its lease not yet lapsed, its database down). */
+  managerStallMs: number;
   /** Longest time an observer that should run ran nowhere, in the same span. */
   nowhereMs: number;
   /** How long the fault itself kept observers from running or being seen (see FaultOutcome). */
   outageMs: number;
   /** The observer that ran twice longest, and its runs as the observations stream saw them. */
   doubled?: { observerId: string; runs: readonly Run[] };
+  /** The observer whose planned move overlapped longest, and its runs. */
+  overlapped?: { observerId: string; runs: readonly Run[] };
   violations: Violation[];
 }
 
@@ -59,8 +68,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How far before a fault the runs of an observer that ran twice are kept in the report. */
 const DOUBLE_CONTEXT_MS = 2_000;
-/** The longest an observer may run on two services at once after any fault. */
+/** The longest an observer may run on two services at once after any fault, outside a planned move. */
 export const MAX_DOUBLE_RUN_MS = 1_000;
+/**
+ * The longest the two copies of a planned move may both run, beyond the time the fault kept the
+ * manager from acting or the broker from carrying messages: a draining service waits at most
+ * DRAIN_TIMEOUT_MS for its copies to be released, and the release, once decided, reaches the
+ * source within the bound of any other double run. A rebalance or operator drain waits as long,
+ * then leaves its copies to the release that the new copy's start brings.
+ */
+export const MAX_PLANNED_OVERLAP_MS = DRAIN_TIMEOUT_MS + MAX_DOUBLE_RUN_MS;
 /** Beyond the fault's own outage (the broker down, say), the longest an observer may run nowhere. */
 export const NOWHERE_ALLOWANCE_MS = WORLD_LOST_AFTER_MS + 2_000;
 
@@ -155,7 +172,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         : await converge(chaos, workload, options.convergeTimeoutMs);
       const convergedAt = Date.now();
       const live = workload.live().flatMap((e) => (e.id ? [e.id] : []));
-      const { doubleMs, nowhereMs, worstDouble, worstNowhere } = windows(chaos, live, started, convergedAt);
+      const { doubleMs, plannedMs, nowhereMs, worstDouble, worstPlanned, worstNowhere } = await windows(
+        chaos,
+        live,
+        started,
+        convergedAt,
+      );
+      if (violations.length === 0 && outcome.verify) violations.push(...(await outcome.verify()));
       // Strict: converging is not enough, it must not take a double run or a gap past the bounds.
       const nowhereLimitMs = (outcome.outageMs ?? 0) + NOWHERE_ALLOWANCE_MS;
       if (violations.length === 0 && doubleMs > MAX_DOUBLE_RUN_MS) {
@@ -165,6 +188,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           detail: `ran on two services at once for ${doubleMs} ms (at most ${MAX_DOUBLE_RUN_MS} ms)`,
         });
       }
+      const plannedLimitMs = MAX_PLANNED_OVERLAP_MS + (outcome.outageMs ?? 0) + (outcome.managerStallMs ?? 0);
+      if (violations.length === 0 && plannedMs > plannedLimitMs) {
+        violations.push({
+          rule: 'moved-overlap-too-long',
+          ...(worstPlanned && { observerId: worstPlanned }),
+          detail:
+            `a planned move ran both copies for ${plannedMs} ms (at most ${plannedLimitMs} ms: ` +
+            `${MAX_PLANNED_OVERLAP_MS} ms + the fault's outage and manager stall)`,
+        });
+      }
       if (violations.length === 0 && nowhereMs > nowhereLimitMs) {
         violations.push({
           rule: 'nowhere-too-long',
@@ -172,6 +205,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           detail: `ran nowhere for ${nowhereMs} ms (at most ${nowhereLimitMs} ms: the fault's outage + ${NOWHERE_ALLOWANCE_MS} ms)`,
         });
       }
+      const runsSince = (id: string) =>
+        chaos.world.watch.runsOf(id).filter((run) => run.end >= started - DOUBLE_CONTEXT_MS);
       const record: FaultRecord = {
         index,
         kind,
@@ -179,22 +214,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         startedAt: new Date(started).toISOString(),
         convergedMs: violations.length === 0 ? convergedAt - started : null,
         outageMs: outcome.outageMs ?? 0,
+        managerStallMs: outcome.managerStallMs ?? 0,
         doubleMs,
+        plannedOverlapMs: plannedMs,
         nowhereMs,
         violations,
-        ...(worstDouble && {
-          doubled: {
-            observerId: worstDouble,
-            runs: chaos.world.watch.runsOf(worstDouble).filter((run) => run.end >= started - DOUBLE_CONTEXT_MS),
-          },
-        }),
+        ...(worstDouble && { doubled: { observerId: worstDouble, runs: runsSince(worstDouble) } }),
+        ...(worstPlanned && { overlapped: { observerId: worstPlanned, runs: runsSince(worstPlanned) } }),
       };
       report.faults.push(record);
       log(
         `fault ${index}/${options.faults} ${kind}: ${description}; ` +
           (violations.length === 0
             ? `converged in ${record.convergedMs} ms (ran twice ≤ ${doubleMs} ms${worstDouble ? ` by ${worstDouble}` : ''}, ` +
-              `nowhere ≤ ${nowhereMs} ms)`
+              `planned overlap ≤ ${plannedMs} ms, nowhere ≤ ${nowhereMs} ms)`
             : `FAILED (${[...new Set(violations.map((v) => v.rule))].join(', ')}): ${violations[0]!.detail}`),
       );
       if (violations.length > 0) {

@@ -14,6 +14,17 @@ import { TcpProxy, type TcpProxyTarget } from './tcp-proxy';
 /** Nodes of the broker in cluster mode. */
 export const CLUSTER_SIZE = 3;
 
+/** The services' DRAIN_TIMEOUT_MS: how long a service waits for its copies to be moved away, ms. */
+export const DRAIN_TIMEOUT_MS = 5_000;
+/**
+ * The manager's REBALANCE_COOLDOWN_MS: an observer moved this recently is not moved again to
+ * rebalance. Short, so that rebalancing goes on between every pair of faults; long enough that a
+ * flapping fleet cannot move one observer back and forth within a fault's convergence.
+ */
+export const REBALANCE_COOLDOWN_MS = 5_000;
+/** The manager's MANAGER_LEASE_MS (its default): a killed manager's successor waits this long at most. */
+export const MANAGER_LEASE_MS = 3_000;
+
 /** A service of the chaos world, reaching the broker through a proxy of its own. */
 export interface ChaosService {
   name: string;
@@ -107,10 +118,18 @@ export class ChaosWorld {
   /**
    * The suite kills, freezes and cuts off services every few seconds, and an observer that keeps
    * landing on services that die soon after is what a crash loop looks like; crash loops have
-   * tests of their own, so here no number of deaths quarantines an observer.
+   * tests of their own, so here no number of deaths quarantines an observer. Rebalancing is on,
+   * as in production: every fault that adds or removes a service, and the workload's uneven
+   * creates, make the manager move observers make-before-break while other faults strike.
    */
   async startManager(): Promise<void> {
-    this.processes.set(await this.world.startManager({ CRASH_LOOP_DEATHS: String(1_000_000) }), undefined);
+    const manager = await this.world.startManager({
+      CRASH_LOOP_DEATHS: String(1_000_000),
+      REBALANCE: 'on',
+      REBALANCE_COOLDOWN_MS: String(REBALANCE_COOLDOWN_MS),
+      MANAGER_LEASE_MS: String(MANAGER_LEASE_MS),
+    });
+    this.processes.set(manager, undefined);
   }
 
   /** A new service behind a new proxy; `name` defaults to a fresh one. */
@@ -123,6 +142,7 @@ export class ChaosWorld {
       const handle = await this.world.startService(name, {
         AMQP_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}`,
         CAPACITY: '200',
+        DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_MS),
       });
       this.processes.set(handle.process, undefined);
       const service = { name, handle, proxy };
@@ -132,6 +152,15 @@ export class ChaosWorld {
       await proxy.close();
       throw err;
     }
+  }
+
+  /**
+   * An operator drains the service (it stays up and has its observers moved away), or lets it
+   * take jobs again; returns the API's status (409: the manager has it dead already).
+   */
+  async drain(service: ChaosService, draining: boolean): Promise<number> {
+    const response = await this.world.api('POST', `/services/${service.handle.id}/${draining ? 'drain' : 'undrain'}`);
+    return response.status;
   }
 
   /** Records that the suite is about to end `process` (killed, or stopped gracefully). */

@@ -19,6 +19,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 /** The names the apps use, as libs/contracts builds them (PoolName, ServiceId). */
 const POOL_QUEUE = String.raw`jobs\.[a-z0-9][a-z0-9_-]*`;
 const CONTROL_QUEUE = String.raw`control\.[0-9a-fA-F-]{36}`;
+const TAP_QUEUE = String.raw`observations-tap\.[0-9a-fA-F-]{36}`;
 
 /**
  * The narrowest grants under which each app does what it does; RabbitMQ checks, per AMQP
@@ -38,11 +39,12 @@ function permissions(prefix) {
   const p = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return {
     // Publishes jobs, releases and barriers by queue name and cancels on the control exchange;
-    // consumes the state queue, and replaces a state queue declared by an older version.
+    // consumes the state queue, and replaces a state queue declared by an older version; taps
+    // the observations through an exclusive queue of its own (the latest ones it serves).
     manager: {
-      configure: `^${p}\\.(dead-letter|control|observations|state|${POOL_QUEUE})$`,
-      write: `^(amq\\.default|${p}\\.(dead-letter|control))$`,
-      read: `^${p}\\.(dead-letter|state|${POOL_QUEUE})$`,
+      configure: `^${p}\\.(dead-letter|control|observations|state|${POOL_QUEUE}|${TAP_QUEUE})$`,
+      write: `^(amq\\.default|${p}\\.(dead-letter|control|${TAP_QUEUE}))$`,
+      read: `^${p}\\.(dead-letter|state|observations|${POOL_QUEUE}|${TAP_QUEUE})$`,
     },
     // Consumes its pools' jobs and its own control queue (exclusive, bound to the control
     // exchange); publishes state events by queue name and observations on their exchange.

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ApiError, Client } from './client';
 import { ago, table } from './table';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   ConfirmedPublisher,
   UnroutableError,
@@ -394,7 +395,11 @@ export class ManagerBroker {
     }
     const consuming: Consuming = { connection, inspect: undefined, state: undefined, stateShape };
     if (this.wantState) await this.startStateConsumer(consuming);
-    await this.tapObservations(connection);
+    // Watching observations is a convenience: without it (a broker user not allowed the tap,
+    // say) the manager does everything else.
+    await this.tapObservations(connection).catch((err: unknown) =>
+      this.options.log.warn({ err: coerceError(err) }, 'cannot tap the observations; they are not kept for watchers'),
+    );
     this.consuming = consuming;
   }
 
@@ -406,7 +411,7 @@ export class ManagerBroker {
   private async tapObservations(connection: ChannelModel): Promise<void> {
     const channel = await connection.createChannel();
     channel.on('error', (err: Error) => this.options.log.warn({ err }, 'the observations tap failed'));
-    const { queue } = await channel.assertQueue('', {
+    const { queue } = await channel.assertQueue(this.names.observationsTap(randomUUID()), {
       exclusive: true,
       autoDelete: true,
       durable: false,

@@ -60,6 +60,10 @@ const schema = z.object({
   OBSERVATIONS_KEPT: env.integer({ min: 1, max: 1_000 }).default(10),
   /** Observers whose latest observations are kept at most (those heard from least recently go first). */
   OBSERVATIONS_OBSERVERS_KEPT: env.integer({ min: 1 }).default(5_000),
+  /** Timeline rows, service events, deleted observers and dead services older than this are deleted, ms. */
+  RETENTION_MS: env.integer({ min: 1_000 }).default(7 * 24 * 3_600_000),
+  /** How often history past RETENTION_MS is looked for, ms. */
+  PRUNE_INTERVAL_MS: env.integer({ min: 100 }).default(60_000),
   /** `off`: services are never rebalanced (a service that joins stays empty until others die or drain). */
   REBALANCE: z.enum(['on', 'off']).default('on'),
   /** Rebalancing moves started per second at most, across the fleet. */

@@ -14,8 +14,9 @@ import { EventFeed } from './event-feed';
 import { Leadership } from './leadership';
 import { ObservationLog } from './observation-log';
 import { MovePlanner } from './move-planner';
-import { createMetrics } from './metrics';
+import { addFleetGauges, createMetrics } from './metrics';
 import { Observers } from './observers';
+import { Pruner } from './pruner';
 import { ObserverVerbs } from './observer-verbs';
 import { Reconciler } from './reconciler';
 import { Services } from './services';
@@ -67,6 +68,7 @@ async function run(): Promise<void> {
   const metrics = createMetrics();
   const db = createDataSource(env.DATABASE_URL);
   await connectDatabase(db, log);
+  addFleetGauges(metrics, db);
   const crashLoop = {
     deaths: env.CRASH_LOOP_DEATHS,
     windowMs: env.CRASH_LOOP_WINDOW_MS,
@@ -83,9 +85,11 @@ async function run(): Promise<void> {
       await broker.consumeState();
       reconciler.start();
       planner.start();
+      pruner.start();
     },
     onStandby: async () => {
       metrics.active.set(0);
+      await pruner.stop();
       await planner.stop();
       await reconciler.stop();
       await broker.stopConsumingState();
@@ -127,6 +131,8 @@ async function run(): Promise<void> {
       await broker.sendReleases(effects.release);
       await Promise.all(effects.moves.map(startMove));
       await Promise.all(effects.drains.map(({ serviceId, draining }) => broker.sendServiceDrain(serviceId, draining)));
+      // A restart whose publish fails leaves the stale copy running, still flagged stale.
+      await Promise.allSettled(effects.restarts.map((job) => broker.publishJob(job)));
     },
     metrics,
     log,
@@ -200,6 +206,7 @@ async function run(): Promise<void> {
     stateApplied: () => consumer.whenIdle(),
   });
 
+  const pruner = new Pruner({ db, log, retentionMs: env.RETENTION_MS, intervalMs: env.PRUNE_INTERVAL_MS });
   const planner = new MovePlanner({
     db,
     broker,

@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import { sql } from './db/sql';
 
 /** The manager's Prometheus metrics, on one registry served at GET /metrics. */
 export function createMetrics() {
@@ -85,3 +87,113 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** A scrape reads the fleet's numbers from Postgres at most this often; scrapes in between reuse them, ms. */
+const FLEET_READ_EVERY_MS = 5_000;
+
+interface FleetNumbers {
+  observers: { status: string; n: number }[];
+  stale: number;
+  liveServices: number;
+  freeSlots: { pool: string; free: number }[];
+  oldestHeldJobAgeS: number;
+}
+
+/**
+ * Gauges of the fleet as the database has it: observers by status, live services, free slots per
+ * pool, and the age of the job held longest (what rotation keeps down). Every manager serves
+ * them, so any one scraped tells the same.
+ */
+export function addFleetGauges(metrics: Metrics, db: DataSource): void {
+  let last: { at: number; numbers: Promise<FleetNumbers> } | undefined;
+  const read = () => {
+    if (!last || Date.now() - last.at > FLEET_READ_EVERY_MS) {
+      last = { at: Date.now(), numbers: readFleet(db) };
+      // A failed read is not kept: the next scrape tries again.
+      const attempt = last;
+      attempt.numbers.catch(() => {
+        if (last === attempt) last = undefined;
+      });
+    }
+    return last.numbers;
+  };
+  const { registry } = metrics;
+  new Gauge({
+    name: 'vigil_observers',
+    help: 'Observers by status (Deleted ones are not counted)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const { observers } = await read();
+      this.reset();
+      for (const { status, n } of observers) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'vigil_observers_stale',
+    help: 'Observers running and silent past their staleAfterMs, as their services reported',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).stale);
+    },
+  });
+  new Gauge({
+    name: 'vigil_services_live',
+    help: 'Services alive (draining ones included)',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).liveServices);
+    },
+  });
+  new Gauge({
+    name: 'vigil_pool_free_slots',
+    help: 'Free slots of the live services that are not draining, per pool',
+    labelNames: ['pool'] as const,
+    registers: [registry],
+    async collect() {
+      const { freeSlots } = await read();
+      this.reset();
+      for (const { pool, free } of freeSlots) this.set({ pool }, free);
+    },
+  });
+  new Gauge({
+    name: 'vigil_oldest_held_job_age_seconds',
+    help: 'How long the job held longest has been held (since its create or its last move), seconds',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).oldestHeldJobAgeS);
+    },
+  });
+}
+
+async function readFleet(db: DataSource): Promise<FleetNumbers> {
+  const [observers, stale, services, free, oldest] = await Promise.all([
+    sql<{ status: string; n: number }>(
+      db,
+      `SELECT status, count(*)::int AS n FROM observers WHERE status <> 'Deleted' GROUP BY status`,
+    ),
+    sql<{ n: number }>(
+      db,
+      `SELECT count(*)::int AS n FROM observers WHERE status = 'Processing' AND stale_since IS NOT NULL`,
+    ),
+    sql<{ n: number }>(db, `SELECT count(*)::int AS n FROM services WHERE status = 'Alive'`),
+    sql<{ pool: string; free: number }>(
+      db,
+      `SELECT p.pool, sum(s.free_slots)::int AS free
+       FROM services s CROSS JOIN LATERAL jsonb_array_elements_text(s.pools) AS p(pool)
+       WHERE s.status = 'Alive' AND s.draining_since IS NULL GROUP BY p.pool`,
+    ),
+    sql<{ age: number | null }>(
+      db,
+      `SELECT extract(epoch FROM now() - min(coalesce(moved_at, created_at)))::float8 AS age
+       FROM observers WHERE status = 'Processing'`,
+    ),
+  ]);
+  return {
+    observers,
+    stale: stale[0]?.n ?? 0,
+    liveServices: services[0]?.n ?? 0,
+    freeSlots: free,
+    oldestHeldJobAgeS: oldest[0]?.age ?? 0,
+  };
+}

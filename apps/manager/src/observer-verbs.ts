@@ -176,6 +176,7 @@ export class ObserverVerbs {
       // The view hides secret params: the job carries the stored ones.
       params: params ?? record?.params ?? observer.params,
       generation: observer.generation,
+      staleAfterMs: observer.staleAfterMs,
       ...extra,
     };
     try {

@@ -9,38 +9,16 @@ import { OBSERVER_STATUSES, type ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
 import { Batched } from './db/batched';
 import { nameMatch, sql, type NameFilter } from './db/sql';
+import type { ObserverView, TimelineView } from './views';
 
-export interface ObserverView {
-  id: string;
-  name: string;
-  kind: string;
-  pool: string;
-  params: Record<string, unknown>;
-  status: ObserverStatus;
-  serviceId: string | null;
-  /** The latest placement's number: 1 when created, one more each time it is placed anew. */
-  generation: number;
-  lastError: string | null;
-  /** Why it waits while no service runs it (a service that took its job lacks its kind). */
-  waitReason: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface TimelineView {
-  at: string;
-  event: string;
-  status: ObserverStatus;
-  serviceId: string | null;
-  generation: number | null;
-  reason: string | null;
-}
+export type { ObserverView, TimelineView } from './views';
 
 export interface CreateObserver {
   name: string;
   kind: string;
   pool: string;
   params: Record<string, unknown>;
+  staleAfterMs?: number | undefined;
 }
 
 export type CreateResult =
@@ -88,6 +66,9 @@ export interface ObserverRecord {
   generation: number;
   last_error: string | null;
   wait_reason: string | null;
+  stale_after_ms: number | null;
+  stale_since: Date | null;
+  last_published_at: Date | null;
   created_at: Date;
   updated_at: Date;
   /** created_at at full precision: a JavaScript Date would cut the cursor to milliseconds. */
@@ -95,8 +76,8 @@ export interface ObserverRecord {
 }
 
 export const COLUMNS =
-  'id, name, kind, pool, params, secret_params, status, service_id, generation, last_error, wait_reason, created_at, updated_at, ' +
-  'created_at::text AS created_at_text';
+  'id, name, kind, pool, params, secret_params, status, service_id, generation, last_error, wait_reason, ' +
+  'stale_after_ms, stale_since, last_published_at, created_at, updated_at, created_at::text AS created_at_text';
 
 /** The live count is read again at least this often, to see other managers' creates. */
 const LIVE_COUNT_MAX_AGE_MS = 10_000;
@@ -130,10 +111,10 @@ export class Observers {
       const created = await sql<{ id: string }>(
         this.db,
         `WITH created AS (
-         INSERT INTO observers (id, name, kind, pool, params, secret_params, status, unplaced_since)
-         SELECT id, name, kind, pool, params, secret_params, 'Created', now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
-              AS i(id, name, kind, pool, params, secret_params)
+         INSERT INTO observers (id, name, kind, pool, params, secret_params, stale_after_ms, status, unplaced_since)
+         SELECT id, name, kind, pool, params, secret_params, stale_after_ms, 'Created', now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int[])
+              AS i(id, name, kind, pool, params, secret_params, stale_after_ms)
          ON CONFLICT (name) WHERE status <> 'Deleted' DO NOTHING
          RETURNING id),
        logged AS (INSERT INTO observer_events (observer_id, event, status, generation)
@@ -146,6 +127,7 @@ export class Observers {
           admitted.map((r) => r.pool),
           admitted.map((r) => JSON.stringify(r.params)),
           admitted.map((r) => JSON.stringify(r.secretPaths)),
+          admitted.map((r) => r.staleAfterMs ?? null),
         ],
       );
       const tried = new Set(admitted.map((row) => row.id));
@@ -235,6 +217,7 @@ export class Observers {
       pool: input.pool,
       params: input.params,
       generation: 1,
+      staleAfterMs: input.staleAfterMs ?? null,
     };
     try {
       await this.broker.publishJob(job);
@@ -260,6 +243,9 @@ export class Observers {
       generation: 1,
       lastError: null,
       waitReason: null,
+      staleAfterMs: input.staleAfterMs ?? null,
+      staleSince: null,
+      lastPublishedAt: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -413,6 +399,10 @@ export function toView(row: ObserverRecord): ObserverView {
     generation: row.generation,
     lastError: row.last_error,
     waitReason: row.wait_reason,
+    staleAfterMs: row.stale_after_ms,
+    // The flag is about a running copy: one that stopped or moved since says nothing now.
+    staleSince: row.status === 'Processing' ? (row.stale_since?.toISOString() ?? null) : null,
+    lastPublishedAt: row.last_published_at?.toISOString() ?? null,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };

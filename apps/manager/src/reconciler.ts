@@ -209,7 +209,7 @@ export class Reconciler {
                         AND unplaced_since < $2 AND unplaced_since < now() - make_interval(secs => $3 / 1000.0)
                         AND (job_published OR created_at < now() - make_interval(secs => $4 / 1000.0))
                       ORDER BY id LIMIT $5 FOR UPDATE)
-         RETURNING id AS "observerId", name, kind, pool, params, generation, status`,
+         RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs", status`,
         [pool, since, lostAfterMs, CREATE_GRACE_MS, BATCH],
       );
       await recordTimeline(

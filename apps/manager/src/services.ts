@@ -3,6 +3,7 @@ import type { KindDescription } from '@vigil/contracts';
 import type { ObserverStatus, ServiceStatus, ServiceViewStatus } from './db/statuses';
 import { nameMatch, sql, type NameFilter } from './db/sql';
 import { recordServiceEvent } from './state/timeline';
+import type { KindView, ServiceDetail, ServiceView } from './views';
 
 /** How the manager tells one service to drain or undrain. */
 export interface DrainSender {
@@ -12,43 +13,7 @@ export interface DrainSender {
 export type DrainResult =
   { type: 'ok'; service: ServiceDetail } | { type: 'not-found' } | { type: 'dead'; service: ServiceDetail };
 
-export interface ServiceView {
-  id: string;
-  name: string;
-  status: ServiceViewStatus;
-  capacity: number;
-  running: number;
-  freeSlots: number;
-  /** running / capacity */
-  load: number;
-  pools: string[];
-  kinds: string[];
-  version: string;
-  host: string;
-  pid: number;
-  startedAt: string | null;
-  lastHeartbeatAt: string;
-  diedAt: string | null;
-  deathReason: string | null;
-  /** Since when it drains: it takes no new jobs and its observers are being moved. */
-  drainingSince: string | null;
-  /** As of its last heartbeat; null until one reported it. */
-  memory: { heapUsedBytes: number; rssBytes: number } | null;
-}
-
-export interface KindView {
-  name: string;
-  /** JSON Schema of its params, as a service announced it (secret fields are `writeOnly`). */
-  paramsSchema: Record<string, unknown>;
-  overlap: 'allowed' | 'never';
-  pools: string[];
-  services: { id: string; name: string }[];
-}
-
-export interface ServiceDetail extends ServiceView {
-  /** Observers the manager records on this service. */
-  observers: { id: string; name: string; kind: string; status: ObserverStatus }[];
-}
+export type { KindView, ServiceDetail, ServiceView } from './views';
 
 interface ServiceRecord {
   id: string;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { sql } from './db/sql';
+import type { TokenView } from './views';
 
 export const ROLES = ['read', 'write', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -17,15 +18,7 @@ export interface Principal {
   role: Role;
 }
 
-export interface TokenView {
-  id: string;
-  name: string;
-  role: Role;
-  /** The token's first characters, to tell tokens apart; the rest is never shown again. */
-  hint: string;
-  createdAt: string;
-  revokedAt: string | null;
-}
+export type { TokenView } from './views';
 
 /** Longer than any token Vigil issues or accepts from VIGIL_ADMIN_TOKEN's schema: not looked up. */
 const MAX_TOKEN_LENGTH = 512;

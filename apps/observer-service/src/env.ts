@@ -48,6 +48,10 @@ const schema = z.object({
         .filter((part) => part.length > 0),
     )
     .default([]),
+  /** Where GET /metrics (Prometheus) is served; unset: nowhere. */
+  METRICS_PORT: env.integer({ min: 0, max: 65_535 }).optional(),
+  /** The address the metrics listen on: this machine only, unless told otherwise (0.0.0.0 in a container). */
+  METRICS_HOST: z.string().default('127.0.0.1'),
   /** Ranges http-poll may reach although the egress policy refuses them (README, "Built-in kinds"). */
   HTTP_POLL_ALLOW_CIDRS: env.list(env.parsed(parseCidr)).default([]),
 });

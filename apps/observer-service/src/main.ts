@@ -5,6 +5,7 @@ import { EgressPolicy } from '@vigil/egress';
 import { createLogger } from '@vigil/logging';
 import { resolveCapacity } from './capacity';
 import { loadEnv } from './env';
+import { listeningPort, serveMetrics } from './metrics';
 import { KindRegistry, loadKindModules } from './kind-registry';
 import { builtInKinds } from './kinds';
 import { ObserverService } from './service';
@@ -59,6 +60,10 @@ async function run(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   await service.start();
+  if (env.METRICS_PORT !== undefined) {
+    const server = await serveMetrics(service.metrics.registry, env.METRICS_HOST, env.METRICS_PORT);
+    log.info({ metrics: `http://${env.METRICS_HOST}:${listeningPort(server)}/metrics` }, 'metrics served');
+  }
   log.info({ serviceId: service.id }, 'observer service ready');
 }
 

@@ -45,6 +45,11 @@ export class ObservationOutlet {
     return this.droppedTotal;
   }
 
+  /** Bytes of observations waiting for the channel to take them. */
+  get waitingBytesNow(): number {
+    return this.waitingBytes;
+  }
+
   /** Returns false when the observation was dropped. */
   publish(observerId: string, routingKey: string, body: Buffer): boolean {
     if (!this.congested) {

@@ -35,7 +35,12 @@ export interface HostReports {
     abortLatencyMs?: number;
   }): void;
   failed(job: JobMessage, error: string, attempts: number): void;
+  /** It published nothing for its `staleAfterMs` (`stale`), or published again after that. */
+  stale(job: JobMessage, stale: boolean, lastPublishedAt: number | undefined, restart: boolean): void;
 }
+
+/** How often running observers are looked at for silence, ms. */
+const STALE_CHECK_MS = 500;
 
 export interface ObserverHostOptions<D> {
   kinds: KindRegistry;
@@ -53,6 +58,8 @@ export interface ObserverHostOptions<D> {
   publish: (job: JobMessage, data: unknown) => boolean;
   /** A run ended here, whatever the cause: nothing it published may be sent after it. */
   ended: (job: JobMessage) => void;
+  /** An observer crashed and is restarted in-process (for the metrics). */
+  restarting?: () => void;
   log: Logger;
 }
 
@@ -83,6 +90,8 @@ export class ObserverHost<D> {
   private readonly holdsOf = new Map<string, Hold<D>>();
   /** Every run not yet ended, including those of holds already replaced. */
   private readonly runs = new Set<ObserverRun>();
+  /** Runs while some observer here may go stale. */
+  private staleWatch: NodeJS.Timeout | undefined;
   private readonly notes: ObserverNotes;
   /** The service's restart policy with each kind's overrides, made once per kind. */
   private readonly policies = new Map<ObserverKind, RestartPolicy>();
@@ -380,10 +389,15 @@ export class ObserverHost<D> {
       publish: (data) => this.publishFor(run, data),
       log: this.options.log,
       secrets: secretValues(params, this.options.kinds.secretPaths(kind.name)),
+      restarting: this.options.restarting,
     });
     hold.run = run;
     this.holdsOf.set(job.observerId, hold);
     this.runs.add(run);
+    if (!this.staleWatch && this.staleAfterMs(run) > 0) {
+      this.staleWatch = setInterval(() => this.checkStale(), STALE_CHECK_MS);
+      this.staleWatch.unref();
+    }
     const redelivered = this.options.transport.wasRedelivered(hold.delivery);
     this.options.log.info({ ...observerBindings(job), redelivered }, 'observer started');
     this.options.reports.started(job, redelivered);
@@ -394,7 +408,40 @@ export class ObserverHost<D> {
   private publishFor(run: ObserverRun, data: unknown): boolean {
     const hold = this.holdsOf.get(run.job.observerId);
     if (hold?.run !== run || run.stopCause || !hold.owns) return false;
+    run.publishedAt = Date.now();
+    if (run.stale) {
+      run.stale = false;
+      this.options.reports.stale(run.job, false, run.publishedAt, false);
+    }
     return this.options.publish(run.job, data);
+  }
+
+  /** The silence an observer may keep before it is stale: its own, else its kind's; 0: none. */
+  private staleAfterMs(run: ObserverRun): number {
+    return run.job.staleAfterMs ?? this.options.kinds.get(run.job.kind)?.staleAfterMs ?? 0;
+  }
+
+  /** Reports each running observer silent past its `staleAfterMs`, once per silence. */
+  private checkStale(): void {
+    const now = Date.now();
+    let watched = 0;
+    for (const run of this.runs) {
+      const limit = this.staleAfterMs(run);
+      if (limit === 0 || run.stopCause) continue;
+      watched++;
+      if (run.stale || now - (run.publishedAt ?? run.startedAt) <= limit) continue;
+      run.stale = true;
+      const restart = this.options.kinds.get(run.job.kind)?.restartWhenStale === true;
+      this.options.log.warn(
+        { ...observerBindings(run.job), silentMs: now - (run.publishedAt ?? run.startedAt), restart },
+        'observer stale: it published nothing for longer than it may',
+      );
+      this.options.reports.stale(run.job, true, run.publishedAt, restart);
+    }
+    if (watched === 0) {
+      clearInterval(this.staleWatch);
+      this.staleWatch = undefined;
+    }
   }
 
   private ended(hold: Hold<D>, outcome: RunOutcome): void {

@@ -33,6 +33,8 @@ export interface ObserverRunOptions {
   log: Logger;
   /** The values of its secret params (longest first): scrubbed from its logs and its failure. */
   secrets?: readonly string[];
+  /** Told of each crash that is followed by a restart. */
+  restarting?: () => void;
 }
 
 /** The fields every log line about an observer carries. */
@@ -108,6 +110,12 @@ export class ObserverRun {
   private readonly controller = new AbortController();
   private cause: StopCause | undefined;
   private result: Promise<RunOutcome> | undefined;
+  private readonly restarting: (() => void) | undefined;
+  /** When it started here, and when it last published (for its staleness), ms since the epoch. */
+  readonly startedAt = Date.now();
+  publishedAt: number | undefined;
+  /** Reported stale and not published since. */
+  stale = false;
   /** The current attempt's context: `onParams` gets it. */
   private context: RunContext | undefined;
   /** Settles the outcome; `stop` uses it to give up on an observer past its stop timeout. */
@@ -122,6 +130,7 @@ export class ObserverRun {
     this.publish = options.publish;
     this.serviceLog = options.log;
     this.secrets = options.secrets?.length ? options.secrets : undefined;
+    this.restarting = options.restarting;
   }
 
   /** The job it runs for: the latest generation adopted. */
@@ -215,6 +224,7 @@ export class ObserverRun {
       if (restarts >= policy.maxRestarts) return { type: 'failed', error, attempts: attempt + 1 };
       const delayMs = backoffDelay(policy, restarts);
       restarts++;
+      this.restarting?.();
       this.log.warn({ err: error, attempt, restartInMs: delayMs }, 'observer crashed; restarting');
       if (!(await sleep(delayMs, signal))) return this.stopped(true);
     }

@@ -13,6 +13,7 @@ import type { RestartPolicy } from '@vigil/observer-sdk';
 import { AmqpSession, type JobDelivery } from './amqp-session';
 import type { KindRegistry } from './kind-registry';
 import { ObservationOutlet } from './observation-outlet';
+import { createServiceMetrics, type ServiceMetrics } from './metrics';
 import { ObserverHost } from './observer-host';
 import { StateReporter } from './state-reporter';
 
@@ -59,6 +60,7 @@ export class ObserverService {
   private readonly session: AmqpSession;
   private readonly reporter: StateReporter;
   private readonly outlet: ObservationOutlet;
+  readonly metrics: ServiceMetrics;
   private dropReportTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   /** Set while a request to move observers waits for the manager's answer. */
@@ -99,6 +101,13 @@ export class ObserverService {
       },
     });
     this.outlet = new ObservationOutlet((routingKey, body) => this.session.sendObservation(routingKey, body));
+    this.metrics = createServiceMetrics({
+      held: () => this.host.held,
+      running: () => this.host.running().ids.length,
+      draining: () => this.drained || this.stopping !== undefined,
+      observationsWaitingBytes: () => this.outlet.waitingBytesNow,
+      capacity: options.capacity,
+    });
     this.reporter = new StateReporter({
       serviceId: this.id,
       name: options.name,
@@ -130,6 +139,7 @@ export class ObserverService {
       reports: this.reporter,
       publish: (job, data) => this.publishObservation(job, data),
       ended: (job) => this.outlet.forget(job.observerId),
+      restarting: () => this.metrics.restarts.inc(),
       log,
     });
   }
@@ -267,6 +277,7 @@ export class ObserverService {
         return new Set();
       }
       this.log.info({ purpose, asked: copies.ids.length, moving: moving.length }, 'observers are being moved');
+      this.metrics.moves.inc({ purpose }, moving.length);
       const generationOf = new Map(copies.ids.map((id, i) => [id, copies.generations[i]!]));
       const here = (id: string) => this.host.holds(id, generationOf.get(id));
       const deadline = Date.now() + drainTimeoutMs;
@@ -313,7 +324,9 @@ export class ObserverService {
       this.log.warn({ err: coerceError(err), observerId: job.observerId }, 'an observation is not JSON; dropped');
       return false;
     }
-    return this.outlet.publish(job.observerId, observationRoutingKey(job.kind, job.observerId), body);
+    const sent = this.outlet.publish(job.observerId, observationRoutingKey(job.kind, job.observerId), body);
+    this.metrics.observations.inc({ result: sent ? 'sent' : 'dropped' });
+    return sent;
   }
 
   private reportDrops(): void {

@@ -135,6 +135,18 @@ export class StateReporter implements HostReports {
     });
   }
 
+  stale(job: JobMessage, stale: boolean, lastPublishedAt: number | undefined, restart: boolean): void {
+    this.fireAndForget({
+      type: 'observer.stale',
+      ...this.base(),
+      observerId: job.observerId,
+      generation: job.generation,
+      stale,
+      lastPublishedAt: lastPublishedAt === undefined ? null : new Date(lastPublishedAt).toISOString(),
+      restart,
+    });
+  }
+
   failed(job: JobMessage, error: string, attempts: number): void {
     this.fireAndForget({
       type: 'observer.failed',

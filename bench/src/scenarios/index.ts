@@ -6,8 +6,9 @@ import { churnScenarios } from './churn';
 import { create } from './create';
 import { failoverFrozen } from './failover-frozen';
 import { failoverKill } from './failover-kill';
-import { handoff } from './handoff';
+import { handoff, handoffExclusive } from './handoff';
 import { idle } from './idle';
+import { rebalance } from './rebalance';
 import { floor } from './floor';
 
 /**
@@ -19,6 +20,8 @@ export const scenarios: Scenario[] = [
   failoverKill,
   failoverFrozen,
   handoff,
+  handoffExclusive,
+  rebalance,
   cancel,
   create,
   catchUp,

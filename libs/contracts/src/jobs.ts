@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { Generation, KindName, ObserverId, ObserverName, ObserverParams, PoolName } from './primitives';
 
+/** The longest silence an observer may declare before it counts as stale: a week, ms. */
+export const MAX_STALE_AFTER_MS = 7 * 24 * 3_600_000;
+
 /** The job message: published once per observer, held unacked while the observer runs. */
 export const JobMessage = z.object({
   observerId: ObserverId,
@@ -15,5 +18,10 @@ export const JobMessage = z.object({
    * one afresh, rather than adopting it in place.
    */
   fresh: z.boolean().optional(),
+  /**
+   * An observer that publishes nothing for this long is reported stale (its create body's
+   * `staleAfterMs`, over its kind's); absent or null: its kind's, if any.
+   */
+  staleAfterMs: z.int().min(1).max(MAX_STALE_AFTER_MS).nullish(),
 });
 export type JobMessage = z.infer<typeof JobMessage>;

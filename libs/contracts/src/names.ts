@@ -15,6 +15,8 @@ export interface BrokerNames {
   controlQueue(serviceId: string): string;
   /** Topic exchange of observations, routing key `<kind>.<observerId>`. */
   readonly observationsExchange: string;
+  /** A manager's own exclusive queue on the observations exchange (`tapId`: a UUID of its own). */
+  observationsTap(tapId: string): string;
   /** Where rejected messages go: jobs of failed observers and invalid messages. */
   readonly deadLetterExchange: string;
   readonly deadLetterQueue: string;
@@ -31,6 +33,7 @@ export function brokerNames(prefix: string = DEFAULT_PREFIX): BrokerNames {
     controlExchange: `${prefix}.control`,
     controlQueue: (serviceId) => `${prefix}.control.${serviceId}`,
     observationsExchange: `${prefix}.observations`,
+    observationsTap: (tapId) => `${prefix}.observations-tap.${tapId}`,
     deadLetterExchange: `${prefix}.dead-letter`,
     deadLetterQueue: `${prefix}.dead-letter`,
   };

@@ -179,6 +179,22 @@ export const ObserverFailed = z.object({
 });
 
 /**
+ * An observer that declares how long it may stay silent (`staleAfterMs`) published nothing for
+ * that long (`stale: true`), or published again after that (`stale: false`). `restart`: its kind
+ * asks for a stale observer to be restarted at a new generation.
+ */
+export const ObserverStale = z.object({
+  type: z.literal('observer.stale'),
+  ...eventBase,
+  observerId: ObserverId,
+  generation: Generation,
+  stale: z.boolean(),
+  /** When it last published, if it ever did in this run. */
+  lastPublishedAt: Timestamp.nullable(),
+  restart: z.boolean(),
+});
+
+/**
  * Sent by the manager to its own state queue: once it comes back, everything queued before it
  * (a heartbeat behind a flood of other messages, say) has been applied.
  */
@@ -198,6 +214,7 @@ export const StateEvent = z.discriminatedUnion('type', [
   ObserversStarted,
   ObserverStopped,
   ObserverFailed,
+  ObserverStale,
 ]);
 export type StateEvent = z.infer<typeof StateEvent>;
 export type StateEventType = StateEvent['type'];

@@ -77,6 +77,15 @@ export interface ObserverKind<S extends z.ZodType = z.ZodType> {
    * counts as a crash.
    */
   onParams?(params: z.infer<S>, ctx: ObserverContext<z.infer<S>>): void;
+  /**
+   * An observer of this kind that publishes nothing for this long is reported stale (a flag
+   * beside its status, an event, a metric) while its service heartbeats on: a watcher whose
+   * socket hangs open. A create may set its own `staleAfterMs`. The flag clears on its next
+   * publish. Unset: never stale.
+   */
+  readonly staleAfterMs?: number;
+  /** A stale observer is restarted at a new generation (a fresh run, maybe elsewhere). */
+  readonly restartWhenStale?: boolean;
 }
 
 /** Digits of the generation in a fencing token: every safe integer fits. */

@@ -8,3 +8,4 @@ export * from './private-postgres';
 export * from './staged-events';
 export * from './http';
 export * from './sse';
+export * from './openapi-check';

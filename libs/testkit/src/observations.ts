@@ -14,6 +14,14 @@ export interface Run {
   silences: { from: number; ms: number }[];
 }
 
+/** One observation as a listener of the watch gets it: `at` is when the service published it (its clock, ms). */
+export interface SeenObservation {
+  observerId: string;
+  serviceId: string;
+  at: number;
+  seq: number | undefined;
+}
+
 /** A run's silences shorter than this are not kept: observers publish at least this often. */
 const SILENCE_KEPT_MS = 250;
 
@@ -36,6 +44,7 @@ export class ObservationWatch {
   /** observerId → its recent runs, oldest first. */
   private readonly runs = new Map<string, Run[]>();
   private connection: RecoveringChannelModel | undefined;
+  private readonly listeners = new Set<(observation: SeenObservation) => void>();
 
   /** `bindingKeys`: which observations to watch (routing keys `<kind>.<observerId>`); all by default. */
   static async start(
@@ -75,7 +84,21 @@ export class ObservationWatch {
       this.first.set(key, now);
       this.firstPublished.set(key, Date.parse(at));
     }
-    this.recordRun(observerId, serviceId, now, seqOf(data));
+    const seq = seqOf(data);
+    this.recordRun(observerId, serviceId, now, seq);
+    if (this.listeners.size > 0) {
+      const seen = { observerId, serviceId, at: Date.parse(at), seq };
+      for (const listener of this.listeners) listener(seen);
+    }
+  }
+
+  /**
+   * Every observation from now on, as it arrives; returns the function that stops listening.
+   * For measurements finer than the runs kept here (every tick of every observer, say).
+   */
+  listen(listener: (observation: SeenObservation) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** A ticker counts from 0 in every run, so `seq` tells a fresh run from one going on. */

@@ -53,6 +53,8 @@ export interface PrivatePostgres {
   start(): Promise<void>;
   /** Kills whatever is left and removes the directory; safe to call twice. */
   destroy(): Promise<void>;
+  /** What the server logged so far (its log file). */
+  log(): Promise<string>;
 }
 
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
@@ -122,6 +124,10 @@ class PrivatePostgresServer implements PrivatePostgres {
         '',
       ].join('\n'),
     );
+  }
+
+  log(): Promise<string> {
+    return readFile(this.logFile, 'utf8');
   }
 
   async start(): Promise<void> {

@@ -75,6 +75,15 @@ export interface PrivateRabbit {
   /** Every queue's ready and unacknowledged messages and consumers (`rabbitmqctl list_queues`). */
   queues(): Promise<QueueState[]>;
   /**
+   * Runs one of the node's CLI tools against it (as the rabbitmq user, with its cookie) and
+   * returns its stdout; `rabbitmqctl` unless told otherwise.
+   */
+  ctl(
+    args: string[],
+    timeoutMs?: number,
+    tool?: 'rabbitmqctl' | 'rabbitmq-diagnostics' | 'rabbitmq-queues',
+  ): Promise<string>;
+  /**
    * Sets the memory high watermark (a fraction of the machine's memory): 0 raises the memory
    * alarm at once, and the node blocks every publishing connection until it is set back.
    */
@@ -398,9 +407,13 @@ class PrivateRabbitNode implements PrivateRabbit {
     await this.ctl(['set_vm_memory_high_watermark', String(fraction)], 30_000);
   }
 
-  private async ctl(args: string[], timeoutMs: number): Promise<string> {
+  async ctl(
+    args: string[],
+    timeoutMs = 30_000,
+    tool: 'rabbitmqctl' | 'rabbitmq-diagnostics' | 'rabbitmq-queues' = 'rabbitmqctl',
+  ): Promise<string> {
     try {
-      const { stdout } = await execFileAsync(join(RABBITMQ_BIN, 'rabbitmqctl'), ['-n', this.nodeName, ...args], {
+      const { stdout } = await execFileAsync(join(RABBITMQ_BIN, tool), ['-n', this.nodeName, ...args], {
         cwd: this.dir,
         env: this.env(CLI_MARKER),
         uid: this.user.uid,
@@ -412,7 +425,7 @@ class PrivateRabbitNode implements PrivateRabbit {
     } catch (error) {
       const e = error as Error & { stdout?: string; stderr?: string };
       throw new Error(
-        `rabbitmqctl -n ${this.nodeName} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}\n${await this.diagnostics()}`,
+        `${tool} -n ${this.nodeName} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}\n${await this.diagnostics()}`,
       );
     }
   }

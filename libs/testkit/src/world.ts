@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { connect, type ChannelModel } from '@vigil/broker';
 import { brokerNames, type BrokerNames } from '@vigil/contracts';
 import { ObservationWatch } from './observations';
+import { OpenApiCheck, type OpenApiDocument } from './openapi-check';
 import { bearer, httpRequest } from './http';
 import { AppProcess, MANAGER_MAIN, SERVICE_MAIN } from './processes';
 import { waitFor } from './wait';
@@ -41,6 +42,8 @@ export interface WorldOptions {
   prefix?: string;
   /** Observations the world's watch takes, by routing key (`<kind>.<observerId>`); all by default. */
   watchKeys?: readonly string[];
+  /** Whether `api` holds every answer to the manager's OpenAPI document (see `World.checkAnswers`). */
+  checkAnswers?: boolean;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -72,11 +75,22 @@ export class World {
   manager: AppProcess | undefined;
   apiUrl = '';
   watch!: ObservationWatch;
+  /**
+   * Every answer `api` receives is held to the OpenAPI document the manager serves (fetched once
+   * per world): an undocumented status, content type or shape throws, naming the route, status
+   * and schema errors, and fails `close()` too, in case a poll swallowed the throw. A test that
+   * makes the manager answer outside its contract on purpose turns this off.
+   */
+  checkAnswers: boolean;
+  /** What did not fit the document, in the order seen. */
+  readonly answerMismatches: string[] = [];
+  private openApi: Promise<OpenApiCheck> | undefined;
   private readonly postgresUrl: string;
   private readonly extraEnv: Record<string, string>;
 
   private constructor(options: WorldOptions) {
     this.extraEnv = options.env ?? {};
+    this.checkAnswers = options.checkAnswers ?? true;
     this.prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
     this.names = brokerNames(this.prefix);
     this.database = `vigil_${this.prefix}`;
@@ -180,12 +194,39 @@ export class World {
     token: string | null = this.adminToken,
   ): Promise<ApiResponse<T>> {
     const response = await httpRequest(method, `${apiUrl}${path}`, body, token === null ? {} : bearer(token));
-    return {
+    const answer = {
       status: response.status,
       contentType: response.headers['content-type'] ?? '',
       headers: response.headers,
       body: (response.text ? JSON.parse(response.text) : {}) as T,
     };
+    if (this.checkAnswers) await this.checkAnswer(apiUrl, method, path, answer);
+    return answer;
+  }
+
+  private async checkAnswer(apiUrl: string, method: string, path: string, answer: ApiResponse<unknown>) {
+    const check = await this.openApiCheck(apiUrl);
+    // No document (the manager is down or starting): nothing to hold the answer to.
+    if (!check) return;
+    const problem = check.problem({ method, path, ...answer });
+    if (!problem) return;
+    this.answerMismatches.push(problem);
+    throw new Error(`the answer does not fit the manager's OpenAPI document: ${problem}`);
+  }
+
+  private async openApiCheck(apiUrl: string): Promise<OpenApiCheck | undefined> {
+    this.openApi ??= httpRequest('GET', `${apiUrl}/openapi.json`, undefined, bearer(this.adminToken)).then(
+      (response) => {
+        if (response.status !== 200) throw new Error(`GET openapi.json: ${response.status}`);
+        return new OpenApiCheck(JSON.parse(response.text) as OpenApiDocument);
+      },
+    );
+    try {
+      return await this.openApi;
+    } catch {
+      this.openApi = undefined;
+      return undefined;
+    }
   }
 
   /** The manager's Prometheus metrics, as text. */
@@ -212,7 +253,13 @@ export class World {
     generation: number;
     lastError: string | null;
     waitReason: string | null;
-    timeline: { event: string; serviceId: string | null; generation: number | null; reason: string | null }[];
+    timeline: {
+      at: string;
+      event: string;
+      serviceId: string | null;
+      generation: number | null;
+      reason: string | null;
+    }[];
   }> {
     const response = await this.api<never>('GET', `/observers/${id}`);
     if (response.status !== 200) throw new Error(`GET observer ${id}: ${response.status}`);
@@ -289,6 +336,9 @@ export class World {
     await this.watch?.close().catch(() => undefined);
     await this.deleteBrokerObjects().catch(() => undefined);
     await this.admin(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`).catch(() => undefined);
+    if (this.answerMismatches.length > 0) {
+      throw new Error(`answers that do not fit the manager's OpenAPI document:\n${this.answerMismatches.join('\n')}`);
+    }
   }
 
   /**

@@ -10,6 +10,9 @@ import { MoveTimes1764000000007 } from './migrations/1764000000007-move-times';
 import { NamePrefix1764000000008 } from './migrations/1764000000008-name-prefix';
 import { Paused1764000000009 } from './migrations/1764000000009-paused';
 import { ServiceEvents1764000000010 } from './migrations/1764000000010-service-events';
+import { Staleness1764000000011 } from './migrations/1764000000011-staleness';
+import { Retention1764000000012 } from './migrations/1764000000012-retention';
+import { CancelIndex1764000000013 } from './migrations/1764000000013-cancel-index';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -28,6 +31,9 @@ export function createDataSource(url: string): DataSource {
       NamePrefix1764000000008,
       Paused1764000000009,
       ServiceEvents1764000000010,
+      Staleness1764000000011,
+      Retention1764000000012,
+      CancelIndex1764000000013,
     ],
     migrationsRun: true,
     synchronize: false,

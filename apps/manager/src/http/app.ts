@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
 import { OverloadedError } from '../db/batched';
 import { isDatabaseUnavailable, isDataException } from '../db/errors';
+import type { KindCheck } from '../kind-catalog';
 import type { Metrics } from '../metrics';
 import { parseCursor, type EventFeed, type FeedEvent } from '../event-feed';
 import type { ObservationLog } from '../observation-log';
@@ -13,6 +14,7 @@ import type { ObserverVerbs, VerbResult } from '../observer-verbs';
 import type { Services } from '../services';
 import type { Tokens } from '../tokens';
 import { authenticate, limitWrites, requireRole } from './auth';
+import { docsRouter } from './docs';
 import { openApiDocument } from './openapi';
 import { sendProblem, type FieldError, type ProblemType } from './problem';
 import {
@@ -63,6 +65,11 @@ export function openEventStream(res: Response): void {
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();
+}
+
+/** A kind's verdict on params (or on its own announced schema) as a problem answer. */
+function sendRejected(res: Response, check: Extract<KindCheck, { ok: false }>): void {
+  sendProblem(res, check.reason, check.detail, check.errors ? { errors: check.errors } : {});
 }
 
 function parseOr400<S extends z.ZodType>(
@@ -161,6 +168,8 @@ export function createApp(deps: AppDependencies): express.Express {
   });
 
   const api = express.Router();
+  // The reference page holds no data; the document it shows is fetched with the user's token.
+  api.use(docsRouter());
   // Who is asking comes first: a body from nobody is not even parsed.
   api.use(authenticated);
   api.use(express.json({ limit: '256kb', strict: true }));
@@ -198,12 +207,7 @@ export function createApp(deps: AppDependencies): express.Express {
         );
         return;
       case 'rejected':
-        sendProblem(
-          res,
-          result.check.reason,
-          result.check.detail,
-          result.check.errors ? { errors: result.check.errors } : {},
-        );
+        sendRejected(res, result.check);
         return;
       case 'broker-unavailable':
         failed(
@@ -358,12 +362,7 @@ export function createApp(deps: AppDependencies): express.Express {
         );
         return;
       case 'rejected':
-        sendProblem(
-          res,
-          result.check.reason,
-          result.check.detail,
-          result.check.errors ? { errors: result.check.errors } : {},
-        );
+        sendRejected(res, result.check);
         return;
     }
   };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_POOL, KindName, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
+import { DEFAULT_POOL, KindName, MAX_STALE_AFTER_MS, ObserverName, ObserverParams, PoolName } from '@vigil/contracts';
 import { OBSERVER_STATUSES, SERVICE_VIEW_STATUSES } from '../db/statuses';
 import type { NameFilter } from '../db/sql';
 import { ROLES } from '../tokens';
@@ -9,6 +9,8 @@ export const CreateObserverBody = z.strictObject({
   kind: KindName,
   params: ObserverParams.default({}),
   pool: PoolName.default(DEFAULT_POOL),
+  /** It is reported stale after publishing nothing this long, ms (over its kind's own). */
+  staleAfterMs: z.int().min(100).max(MAX_STALE_AFTER_MS).optional(),
 });
 
 const Limit = z.coerce.number().int().min(1).max(1000).default(100);

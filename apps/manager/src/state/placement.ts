@@ -17,10 +17,12 @@ export interface Effects {
   moves: { serviceId: string; purpose: MovePurpose; requestId: string | undefined; jobs: JobMessage[] }[];
   /** Services whose heartbeat disagrees with the drain an operator asked for: tell them again. */
   drains: { serviceId: string; draining: boolean }[];
+  /** Next generations to publish as fresh runs (stale observers whose kinds ask for a restart). */
+  restarts: JobMessage[];
 }
 
 export function noEffects(): Effects {
-  return { cancel: [], quarantine: [], release: [], moves: [], drains: [] };
+  return { cancel: [], quarantine: [], release: [], moves: [], drains: [], restarts: [] };
 }
 
 interface RowRecord {
@@ -36,6 +38,9 @@ interface RowRecord {
   holder_alive: boolean;
   contender_alive: boolean;
 }
+
+/** Services kept per observer for crash-loop counting, the latest ones. */
+const RECENT_SERVICES_KEPT = 16;
 
 /**
  * Applies reports of running copies (starts, or what a birth or heartbeat lists), each observer
@@ -128,9 +133,15 @@ async function writePlacements(
        unplaced_since = CASE WHEN u.service_id IS NULL THEN coalesce(o.unplaced_since, now()) ELSE NULL END,
        last_error = CASE WHEN u.claimed THEN NULL ELSE o.last_error END,
        wait_reason = CASE WHEN u.service_id IS NULL THEN o.wait_reason ELSE NULL END,
+       -- A new run (another generation, or another service) has not been silent yet.
+       stale_since = CASE WHEN u.running_generation IS DISTINCT FROM o.running_generation
+                            OR u.service_id IS DISTINCT FROM o.service_id THEN NULL ELSE o.stale_since END,
        job_published = o.job_published OR u.started,
+       -- The latest RECENT_SERVICES_KEPT only: a crash loop needs a few, and services that stop
+       -- gracefully are never removed from it otherwise.
        recent_services = CASE WHEN u.started
-                              THEN array_append(array_remove(o.recent_services, u.reporter), u.reporter)
+                              THEN (array_append(array_remove(o.recent_services, u.reporter), u.reporter))
+                                   [greatest(1, cardinality(o.recent_services) + 2 - ${RECENT_SERVICES_KEPT}):]
                               ELSE o.recent_services END,
        updated_at = now()
      FROM unnest($1::uuid[], $2::text[], $3::int[], $4::uuid[], $5::int[], $6::uuid[], $7::timestamptz[],

@@ -50,6 +50,7 @@ export class StateProjector {
         release: effects.release,
         moves: effects.moves,
         drains: effects.drains,
+        restarts: effects.restarts,
       };
     });
   }
@@ -73,6 +74,9 @@ export class StateProjector {
         break;
       case 'service.draining':
         await this.serviceDraining(tx, event, effects);
+        break;
+      case 'observer.stale':
+        await this.observerStale(tx, event, effects);
         break;
       case 'manager.barrier':
         break;
@@ -132,7 +136,7 @@ export class StateProjector {
       tx,
       `UPDATE observers o SET generation = o.generation + 1, moved_from = $1, moved_at = now(), updated_at = now()
        WHERE o.id = ANY($2::uuid[])
-       RETURNING o.id AS "observerId", o.name, o.kind, o.pool, o.params, o.generation`,
+       RETURNING o.id AS "observerId", o.name, o.kind, o.pool, o.params, o.generation, o.stale_after_ms AS "staleAfterMs"`,
       [e.serviceId, movable.map((c) => c.id)],
     );
     await recordTimeline(
@@ -314,11 +318,19 @@ export class StateProjector {
    * the stop was a delete's.
    */
   private async pauseConfirmed(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<boolean> {
-    const rows = await sql<{ status: ObserverStatus }>(tx, `SELECT status FROM observers WHERE id = $1 FOR UPDATE`, [
-      e.observerId,
-    ]);
-    const status = rows[0]?.status;
-    if (status !== 'Paused' && status !== 'Created' && status !== 'Processing') return false;
+    const rows = await sql<{ status: ObserverStatus; generation: number }>(
+      tx,
+      `SELECT status, generation FROM observers WHERE id = $1 FOR UPDATE`,
+      [e.observerId],
+    );
+    const row = rows[0];
+    if (!row) return false;
+    const { status } = row;
+    // Running again at a later generation than the copy that stopped: that copy was paused. A
+    // cancelled copy of the generation that should run is a delete's, as it always was.
+    const resumedSince =
+      (status === 'Created' || status === 'Processing') && (e.generation ?? row.generation) < row.generation;
+    if (status !== 'Paused' && !resumedSince) return false;
     await sql(
       tx,
       `UPDATE observers SET service_id = NULL, running_generation = NULL, updated_at = now(),
@@ -373,6 +385,46 @@ export class StateProjector {
         reason: 'the copy stopped and its job was acked',
       },
     ]);
+  }
+
+  /**
+   * The copy the manager keeps went silent past its `staleAfterMs`, or spoke again: the flag is
+   * set or cleared, with a timeline row (so the event feed shows it). A stale observer whose kind
+   * asks for it is restarted at the next generation, a fresh run.
+   */
+  private async observerStale(tx: EntityManager, e: StateEventOf<'observer.stale'>, effects: Effects): Promise<void> {
+    const restart = e.stale && e.restart;
+    const rows = await sql<JobMessage & { status: ObserverStatus }>(
+      tx,
+      `UPDATE observers SET
+         stale_since = CASE WHEN $4 THEN coalesce(stale_since, now()) ELSE NULL END,
+         last_published_at = $5::timestamptz,
+         generation = CASE WHEN $6 THEN generation + 1 ELSE generation END,
+         moved_from = CASE WHEN $6 THEN service_id ELSE moved_from END,
+         updated_at = now()
+       WHERE id = $1 AND service_id = $2 AND running_generation = $3 AND status = 'Processing'
+       RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs", status`,
+      [e.observerId, e.serviceId, e.generation, e.stale, e.lastPublishedAt, restart],
+    );
+    const row = rows[0];
+    if (!row) return;
+    const silent = e.lastPublishedAt ? `nothing published since ${e.lastPublishedAt}` : 'nothing published yet';
+    await recordTimeline(tx, [
+      {
+        observerId: e.observerId,
+        event: e.stale ? 'stale' : 'fresh',
+        status: row.status,
+        serviceId: e.serviceId,
+        generation: e.generation,
+        reason: e.stale
+          ? `${silent}${restart ? `; restarted as generation ${row.generation}` : ''}`
+          : 'it published again',
+      },
+    ]);
+    if (restart) {
+      const { status: _status, ...job } = row;
+      effects.restarts.push({ ...job, fresh: true });
+    }
   }
 
   private async observerFailed(tx: EntityManager, e: StateEventOf<'observer.failed'>): Promise<void> {
