@@ -71,6 +71,8 @@ COPY --from=build /app/libs/broker/dist libs/broker/dist
 COPY --from=build /app/libs/observer-sdk/dist libs/observer-sdk/dist
 COPY --from=build /app/apps/manager/dist apps/manager/dist
 COPY --from=build /app/apps/observer-service/dist apps/observer-service/dist
+# The dashboard the manager serves at / : static files, used as they are.
+COPY apps/manager/public apps/manager/public
 
 # Files stay owned by root (read-only for the app); the process runs unprivileged.
 USER node

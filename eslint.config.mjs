@@ -57,6 +57,16 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's scripts run in the browser as plain ES modules, outside any TypeScript project.
+    files: ['apps/manager/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: globals.browser,
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },

@@ -63,7 +63,8 @@ for (let i = 1; i <= services; i++) {
 }
 console.error(
   `[vigil] manager and ${services} observer services starting; REST API at http://127.0.0.1:${port}/api/v1 ` +
-    `(OpenAPI: /api/v1/openapi.json). Ctrl-C stops everything.`,
+    `(OpenAPI: /api/v1/openapi.json), dashboard at http://127.0.0.1:${port}/ (sign in with a token). ` +
+    `Ctrl-C stops everything.`,
 );
 if (!givenToken) {
   console.error(

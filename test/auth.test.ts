@@ -11,6 +11,7 @@ const ROUTES: { method: string; path: string; body?: unknown; role: 'read' | 'wr
   { method: 'GET', path: '/metrics', role: 'read' },
   { method: 'GET', path: '/api/v1/openapi.json', role: 'read' },
   { method: 'GET', path: '/api/v1/observers', role: 'read' },
+  { method: 'GET', path: '/api/v1/observers/counts', role: 'read' },
   { method: 'GET', path: `/api/v1/observers/${UNKNOWN_ID}`, role: 'read' },
   { method: 'GET', path: '/api/v1/services', role: 'read' },
   { method: 'GET', path: `/api/v1/services/${UNKNOWN_ID}`, role: 'read' },

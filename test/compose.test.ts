@@ -1252,6 +1252,16 @@ describe('Dockerfile', () => {
     }
   });
 
+  it("ships the manager's dashboard files where the manager serves them from", () => {
+    assert.ok(finalStage);
+    const landed = copies(finalStage).flatMap((copy) => copy.sources.map((source) => landing(copy, source)));
+    assert.ok(
+      landed.includes(path.posix.join(finalStage.workdir, 'apps/manager/public')),
+      'runtime stage: COPY apps/manager/public apps/manager/public',
+    );
+    assert.ok(existsSync(fromRoot('apps/manager/public/index.html')));
+  });
+
   it('keeps the test kit, the benchmark and the fault suite out of the image', () => {
     const notShipped = workspaces.filter((ws) => !shipped.includes(ws));
     assert.deepEqual(notShipped.sort(), ['apps/cli', 'bench', 'chaos', 'libs/testkit']);

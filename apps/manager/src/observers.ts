@@ -5,7 +5,7 @@ import { BrokerBlockedError } from '@vigil/broker';
 import { redactSecrets, type JobMessage, type SecretPath } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
-import type { ObserverStatus } from './db/statuses';
+import { OBSERVER_STATUSES, type ObserverStatus } from './db/statuses';
 import type { KindCatalog, KindCheck } from './kind-catalog';
 import { Batched } from './db/batched';
 import { nameMatch, sql, type NameFilter } from './db/sql';
@@ -320,6 +320,17 @@ export class Observers {
       generation: r.generation,
       reason: r.reason,
     }));
+  }
+
+  /** How many observers are in each status (every status named, 0 when none): one scan, no rows sent. */
+  async countByStatus(): Promise<Record<ObserverStatus, number>> {
+    const rows = await sql<{ status: ObserverStatus; n: number }>(
+      this.db,
+      `SELECT status, count(*)::int AS n FROM observers GROUP BY status`,
+    );
+    const counts = Object.fromEntries(OBSERVER_STATUSES.map((status) => [status, 0])) as Record<ObserverStatus, number>;
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
   }
 
   async list(

@@ -71,6 +71,14 @@ export const ObserverPage = z
   })
   .meta({ id: 'ObserverPage', description: 'A page of observers, oldest first' });
 
+export const ObserverCounts = z
+  .strictObject({
+    byStatus: z
+      .record(z.enum(OBSERVER_STATUSES), z.int().min(0))
+      .meta({ description: 'every status, with how many observers are in it (0 when none)' }),
+  })
+  .meta({ id: 'ObserverCounts', description: 'How many observers are in each status' });
+
 export const ObservationList = z
   .strictObject({ items: z.array(Observation.meta({ id: 'Observation', description: 'What an observer published' })) })
   .meta({ id: 'ObservationList', description: "An observer's latest observations kept by this manager, oldest first" });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { coerceError, type Logger } from '@vigil/logging';
@@ -48,6 +49,9 @@ export interface AppDependencies {
   /** Creates and deletes each token may make a minute; 0 for no limit. */
   writeRateLimitPerMinute: number;
 }
+
+/** The dashboard's static files: apps/manager/public, beside dist/ (this file is dist/http/app.js). */
+const DASHBOARD_DIR = path.join(__dirname, '..', '..', 'public');
 
 /** Parses `value` or answers 400 naming every bad field; returns undefined when it answered. */
 /** A comment line this often keeps proxies from closing a quiet event stream, ms. */
@@ -140,6 +144,25 @@ export function createApp(deps: AppDependencies): express.Express {
     else sendProblem(res, 'not-ready', `unreachable: ${down.join(', ')}`, { down, ...about });
   });
 
+  // The dashboard's files hold no data (every figure comes from the API with the user's own
+  // token), so they are served to anyone; the policy keeps the page to its own scripts and to
+  // this origin, so nothing injected into it could send a token elsewhere.
+  const dashboardHeaders = (res: Response) => {
+    res.set({
+      'content-security-policy':
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-cache',
+    });
+  };
+  app.get('/', (_req, res) => {
+    dashboardHeaders(res);
+    res.sendFile(path.join(DASHBOARD_DIR, 'index.html'));
+  });
+  app.use('/ui', express.static(path.join(DASHBOARD_DIR, 'ui'), { index: false, setHeaders: dashboardHeaders }));
+
   app.get('/metrics', authenticated, read, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -213,6 +236,10 @@ export function createApp(deps: AppDependencies): express.Express {
     if (!query) return;
     const page = await observers.list(query);
     res.json({ items: page.items, nextCursor: page.nextCursor && encodeCursor(page.nextCursor) });
+  });
+
+  api.get('/observers/counts', read, async (_req, res) => {
+    res.json({ byStatus: await observers.countByStatus() });
   });
 
   api.get('/observers/:id', read, async (req, res) => {

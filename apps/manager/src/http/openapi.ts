@@ -5,6 +5,7 @@ import {
   KindList,
   NewToken,
   ObservationList,
+  ObserverCounts,
   ObserverPage,
   ObserverView,
   ObserverWithTimeline,
@@ -132,6 +133,15 @@ function register(registry: OpenAPIRegistry): void {
       400: problem('invalid-request: a query parameter is wrong (each in errors)'),
       ...guarded,
     },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/observers/counts',
+    operationId: 'countObservers',
+    tags: ['observers'],
+    summary: 'How many observers are in each status (read), counted in the database',
+    responses: { 200: json(ObserverCounts, 'The counts'), ...guarded },
   });
 
   registry.registerPath({
