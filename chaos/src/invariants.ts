@@ -132,21 +132,27 @@ export interface TimelineEvent {
 
 /**
  * The planned moves in an observer's timeline: each `moving` (the manager published the next
- * generation to move it away from that service) until the manager's first release of the copy on
- * that service after it, or `until` if none came (the source died or still waits).
+ * generation to move it away from that service) until the manager's last release of the copy on
+ * that service before the copy stopped (its `release-confirmed`), the observer came back to that
+ * service, or another move began; `until` if no release came (the source died or still waits). The
+ * last release, not the first: a manager killed between deciding a release and sending it leaves
+ * the copy running until the next manager, hearing from the source, decides it again.
  */
 export function moveWindows(timeline: readonly TimelineEvent[], until: number): MoveWindow[] {
   const moves: MoveWindow[] = [];
   for (const [i, entry] of timeline.entries()) {
     if (entry.event !== 'moving' || entry.serviceId === null) continue;
-    const release = timeline
-      .slice(i + 1)
-      .find((later) => later.event === 'released' && later.serviceId === entry.serviceId);
-    moves.push({
-      source: entry.serviceId,
-      from: Date.parse(entry.at),
-      to: release ? Date.parse(release.at) : until,
-    });
+    const source = entry.serviceId;
+    const rest = timeline.slice(i + 1);
+    const over = rest.findIndex(
+      (later) =>
+        later.event === 'moving' ||
+        (later.serviceId === source && ['release-confirmed', 'started', 'moved'].includes(later.event)),
+    );
+    const release = (over < 0 ? rest : rest.slice(0, over)).findLast(
+      (later) => later.event === 'released' && later.serviceId === source,
+    );
+    moves.push({ source, from: Date.parse(entry.at), to: release ? Date.parse(release.at) : until });
   }
   return moves;
 }
