@@ -111,7 +111,12 @@ export const rebalance: Scenario = {
           return !Number.isNaN(evenMs) && now - lastMoveAt >= QUIET_MS;
         },
         { timeoutMs: 120_000, intervalMs: 100 },
-      );
+      ).catch(async (error: Error) => {
+        throw new Error(
+          `${error.message}; services hold ${(await counts()).join(' + ')}, ${lastMoves - moves} moves, ` +
+            `even after ${evenMs} ms, the last move ${lastMoveAt - joinedAt} ms after the join`,
+        );
+      });
       const quietFrom = Date.now() - QUIET_MS + 1_000;
       const to = Date.now();
       await sleep(1_000);
