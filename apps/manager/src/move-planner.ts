@@ -117,22 +117,26 @@ export class MovePlanner {
 
   private async rebalance(): Promise<void> {
     const { db, rebalance, intervalMs } = this.options;
-    // Live services taking jobs, with no move of theirs under way (a move's next generation not
-    // running yet), and what each runs per pool.
-    const rows = await sql<{ id: string; pool: string; capacity: number; running: number }>(
+    // Live services taking jobs, what each runs per pool, and whether a move of theirs is under way
+    // (a move's next generation not running yet).
+    const rows = await sql<{ id: string; pool: string; capacity: number; running: number; moving: boolean }>(
       db,
       `SELECT s.id, p.pool, s.capacity,
               (SELECT count(*) FROM observers o WHERE o.service_id = s.id AND o.pool = p.pool
-                 AND o.status = 'Processing')::int AS running
+                 AND o.status = 'Processing')::int AS running,
+              EXISTS (SELECT 1 FROM observers m WHERE m.moved_from = s.id AND m.status = 'Processing'
+                        AND m.generation <> coalesce(m.running_generation, 0)) AS moving
        FROM services s CROSS JOIN LATERAL jsonb_array_elements_text(s.pools) AS p(pool)
        WHERE s.status = 'Alive' AND s.draining_since IS NULL
-         AND s.last_seen_at > now() - make_interval(secs => 2.5 * s.heartbeat_interval_ms / 1000.0)
-         AND NOT EXISTS (SELECT 1 FROM observers m WHERE m.moved_from = s.id AND m.status = 'Processing'
-                           AND m.generation <> coalesce(m.running_generation, 0))`,
+         AND s.last_seen_at > now() - make_interval(secs => 2.5 * s.heartbeat_interval_ms / 1000.0)`,
     );
     const pools = groupBy(rows, (row) => row.pool);
     let budget = (rebalance.maxMovesPerS * intervalMs) / 1000;
     for (const [pool, members] of pools) {
+      // The pool waits until its moves ran. Leaving out only the service moving would compute the
+      // others' shares without it and send them too many, and its jobs in flight could land on a
+      // service over its share that is no longer shedding (it refuses jobs only while it sheds).
+      if (members.some((m) => m.moving)) continue;
       const plan = planRebalance(
         members.map((m) => ({ serviceId: m.id, capacity: m.capacity, running: m.running })),
         rebalance.tolerance,

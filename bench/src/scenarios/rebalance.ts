@@ -12,7 +12,7 @@ const TICK_MS = 1_000;
 const GAP_SLACK_MS = 50;
 const CAPACITY = 2_000;
 /**
- * The planner moves at most this many per second, and starts a round on a service only once its
+ * The planner moves at most this many per second, and plans a pool again only once its
  * previous round's copies all run elsewhere; each round takes a few hundred ms here, so at the
  * default 100/s (10 per 100 ms pass) rounds, not the rate, set the pace. 1,000/s lets one pass
  * ask for up to 100 moves, which the joining service starts within a round's time.
@@ -111,7 +111,12 @@ export const rebalance: Scenario = {
           return !Number.isNaN(evenMs) && now - lastMoveAt >= QUIET_MS;
         },
         { timeoutMs: 120_000, intervalMs: 100 },
-      );
+      ).catch(async (error: Error) => {
+        throw new Error(
+          `${error.message}; services hold ${(await counts()).join(' + ')}, ${lastMoves - moves} moves, ` +
+            `even after ${evenMs} ms, the last move ${lastMoveAt - joinedAt} ms after the join`,
+        );
+      });
       const quietFrom = Date.now() - QUIET_MS + 1_000;
       const to = Date.now();
       await sleep(1_000);
