@@ -21,16 +21,7 @@ describe('drain on SIGTERM', { timeout: 180_000 }, () => {
 
   /** Creates `count` observers of `kind` ticking every TICK_MS, all running on `serviceId`. */
   async function running(prefix: string, count: number, serviceId: string, kind = 'ticker'): Promise<string[]> {
-    const ids: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const response = await world.api<{ id: string }>('POST', '/observers', {
-        name: `${prefix}-${i}`,
-        kind,
-        params: { intervalMs: TICK_MS },
-      });
-      assert.equal(response.status, 201, JSON.stringify(response.body));
-      ids.push(response.body.id);
-    }
+    const ids = await world.createTickers(prefix, count, TICK_MS, kind);
     for (const id of ids) await world.waitForStatus(id, 'Processing', serviceId);
     await waitFor('every observer to tick', () => ids.every((id) => world.watch.lastSeen(id, serviceId) !== undefined));
     return ids;

@@ -19,20 +19,6 @@ interface ServiceBody {
   running: number;
 }
 
-async function create(world: World, prefix: string, count: number, kind = 'ticker'): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const response = await world.api<{ id: string }>('POST', '/observers', {
-      name: `${prefix}-${i}`,
-      kind,
-      params: { intervalMs: TICK_MS },
-    });
-    assert.equal(response.status, 201, JSON.stringify(response.body));
-    ids.push(response.body.id);
-  }
-  return ids;
-}
-
 /** Where the manager has each observer running, by service id. */
 async function placement(world: World, ids: readonly string[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
@@ -71,7 +57,7 @@ describe('operator drain', { timeout: 180_000 }, () => {
 
   it('empties a live service make-before-break; it shows Draining, stays up, and takes nothing new', async (t) => {
     a = await world.startService('op-a');
-    const ids = await create(world, 'op', 6);
+    const ids = await world.createTickers('op', 6, TICK_MS);
     for (const id of ids) await world.waitForStatus(id, 'Processing', a.id);
     await waitFor('every observer to tick', () => ids.every((id) => world.watch.lastSeen(id, a.id) !== undefined));
     b = await world.startService('op-b');
@@ -94,7 +80,7 @@ describe('operator drain', { timeout: 180_000 }, () => {
       listed.body.items.map((s) => s.id),
       [a.id],
     );
-    const [fresh] = await create(world, 'op-new', 1);
+    const [fresh] = await world.createTickers('op-new', 1, TICK_MS);
     await world.waitForStatus(fresh!, 'Processing', b.id);
     // Heartbeats keep it alive and Draining.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -138,7 +124,7 @@ describe('rebalance', { timeout: 180_000 }, () => {
 
   it('a service that joins takes its even share, with no gap, no duplicate, and no observer moved twice', async (t) => {
     const a = await world.startService('even-a', { CAPACITY: '20' });
-    const ids = await create(world, 'even', 12);
+    const ids = await world.createTickers('even', 12, TICK_MS);
     for (const id of ids) await world.waitForStatus(id, 'Processing', a.id);
     await waitFor('every observer to tick', () => ids.every((id) => world.watch.lastSeen(id, a.id) !== undefined));
 
@@ -180,8 +166,8 @@ describe('rotation', { timeout: 180_000 }, () => {
 
   it('a job held past ROTATE_AFTER_MS is acked and replaced; on its own service the run goes on in place', async (t) => {
     const a = await world.startService('rotate-a');
-    const ids = await create(world, 'rotate', 3);
-    const [exclusive] = await create(world, 'rotate-exclusive', 1, 'exclusive-ticker');
+    const ids = await world.createTickers('rotate', 3, TICK_MS);
+    const [exclusive] = await world.createTickers('rotate-exclusive', 1, TICK_MS, 'exclusive-ticker');
     for (const id of [...ids, exclusive!]) await world.waitForStatus(id, 'Processing', a.id);
     const since = Date.now();
 
@@ -217,7 +203,7 @@ describe('a move whose new holder dies', { timeout: 180_000 }, () => {
 
   it('converges: every observer runs once, on the survivor', async (t) => {
     const a = await world.startService('mid-a');
-    const ids = await create(world, 'mid', 6);
+    const ids = await world.createTickers('mid', 6, TICK_MS);
     for (const id of ids) await world.waitForStatus(id, 'Processing', a.id);
     const b = await world.startService('mid-b');
 

@@ -237,14 +237,21 @@ export class World {
 
   /** Creates a ticker observer and returns its id. */
   async createTicker(name: string, intervalMs = 100, pool?: string): Promise<string> {
-    const response = await this.api('POST', '/observers', {
-      name,
-      kind: 'ticker',
-      params: { intervalMs },
-      ...(pool ? { pool } : {}),
-    });
+    return this.createObserver(name, 'ticker', { intervalMs }, pool);
+  }
+
+  /** Creates an observer of any kind and returns its id. */
+  async createObserver(name: string, kind: string, params: Record<string, unknown>, pool?: string): Promise<string> {
+    const response = await this.api('POST', '/observers', { name, kind, params, ...(pool ? { pool } : {}) });
     if (response.status !== 201) throw new Error(`create ${name}: ${response.status} ${JSON.stringify(response.body)}`);
     return String(response.body.id);
+  }
+
+  /** Creates `count` observers named `<prefix>-<i>` of `kind` ticking every `intervalMs`; returns their ids. */
+  async createTickers(prefix: string, count: number, intervalMs: number, kind = 'ticker'): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push(await this.createObserver(`${prefix}-${i}`, kind, { intervalMs }));
+    return ids;
   }
 
   async observer(id: string): Promise<{
