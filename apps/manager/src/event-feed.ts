@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { pause } from '@vigil/backoff';
 import { sql } from './db/sql';
 
 /** How often a feed looks for new rows, ms. */
@@ -189,19 +190,7 @@ export class EventFeed {
       }
       if (events.length > 0) emit(events);
       const full = observerRows.length === BATCH || serviceRows.length === BATCH;
-      if (!full) await abortableSleep(POLL_MS, signal);
+      if (!full) await pause(POLL_MS, signal);
     }
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

@@ -21,8 +21,6 @@ type Listener = (observation: Observation) => void;
 export class ObservationLog {
   private readonly kept: Lru<string, Observation[]>;
   private readonly listeners = new Map<string, Set<Listener>>();
-  /** Observations that failed to decode (the exchange takes anything): counted, dropped. */
-  invalid = 0;
 
   constructor(private readonly limits: ObservationLogLimits) {
     this.kept = new Lru(limits.observers);
@@ -31,10 +29,8 @@ export class ObservationLog {
   /** An observation as it came off the exchange. */
   record(body: Buffer): void {
     const decoded = decodeMessage(Observation, body);
-    if (!decoded.ok) {
-      this.invalid++;
-      return;
-    }
+    // The exchange takes anything: what is no observation is not kept.
+    if (!decoded.ok) return;
     const observation =
       body.length > this.limits.maxBytes
         ? { ...decoded.value, data: { omitted: `${body.length} bytes, above the ${this.limits.maxBytes} kept` } }

@@ -18,6 +18,10 @@ export type VerbResult =
   | { type: 'wrong-status'; observer: ObserverView; allowed: readonly ObserverStatus[] }
   | { type: 'rejected'; check: Extract<KindCheck, { ok: false }> };
 
+/** What `change` did: a verb's result, with the row as it is now when it was applied. */
+type Changed =
+  Exclude<VerbResult, { type: 'accepted' }> | { type: 'accepted'; observer: ObserverView; record: ObserverRecord };
+
 /** In which statuses each verb makes sense: the README's lifecycle table. */
 export const VERB_STATUSES: Record<Verb, readonly ObserverStatus[]> = {
   pause: ['Created', 'Processing'],
@@ -75,7 +79,7 @@ export class ObserverVerbs {
       'resumed',
       'resumed by request',
     );
-    return row.type === 'accepted' ? this.publish(row.observer, {}) : row;
+    return row.type === 'accepted' ? this.publish(row.record, {}) : row;
   }
 
   /**
@@ -93,7 +97,7 @@ export class ObserverVerbs {
       'restarted',
       'restarted by request',
     );
-    return row.type === 'accepted' ? this.publish(row.observer, { fresh: true }) : row;
+    return row.type === 'accepted' ? this.publish(row.record, { fresh: true }) : row;
   }
 
   /**
@@ -118,10 +122,11 @@ export class ObserverVerbs {
       running ? 'params changed by request: the next generation runs with them' : 'params changed by request',
       [JSON.stringify(params), JSON.stringify(check.secretPaths)],
     );
-    if (row.type !== 'accepted' || !(row.observer.status === 'Created' || row.observer.status === 'Processing')) {
-      return row;
+    if (row.type !== 'accepted') return row;
+    if (!(row.observer.status === 'Created' || row.observer.status === 'Processing')) {
+      return { type: 'accepted', observer: row.observer };
     }
-    return this.publish(row.observer, {}, params);
+    return this.publish(row.record, {});
   }
 
   private async find(id: string): Promise<ObserverRecord | undefined> {
@@ -139,7 +144,7 @@ export class ObserverVerbs {
     event: string,
     reason: string,
     params: unknown[] = [],
-  ): Promise<VerbResult> {
+  ): Promise<Changed> {
     const allowed = VERB_STATUSES[verb];
     const at = params.length + 2;
     const rows = await sql<ObserverRecord>(
@@ -155,28 +160,24 @@ export class ObserverVerbs {
       [id, ...params, allowed, event, reason],
     );
     const row = rows[0];
-    if (row) return { type: 'accepted', observer: toView(row) };
+    if (row) return { type: 'accepted', observer: toView(row), record: row };
     const current = await this.find(id);
     if (!current) return { type: 'not-found' };
     if (current.status === 'Deleted') return { type: 'gone', observer: toView(current) };
     return { type: 'wrong-status', observer: toView(current), allowed };
   }
 
-  private async publish(
-    observer: ObserverView,
-    extra: Pick<JobMessage, 'fresh'>,
-    params?: Record<string, unknown>,
-  ): Promise<VerbResult> {
-    const record = params ? undefined : await this.find(observer.id);
+  /** Queues the job of the row as it is now: its stored params (views hide secret ones). */
+  private async publish(record: ObserverRecord, extra: Pick<JobMessage, 'fresh'>): Promise<VerbResult> {
+    const observer = toView(record);
     const job: JobMessage = {
-      observerId: observer.id,
-      name: observer.name,
-      kind: observer.kind,
-      pool: observer.pool,
-      // The view hides secret params: the job carries the stored ones.
-      params: params ?? record?.params ?? observer.params,
-      generation: observer.generation,
-      staleAfterMs: observer.staleAfterMs,
+      observerId: record.id,
+      name: record.name,
+      kind: record.kind,
+      pool: record.pool,
+      params: record.params,
+      generation: record.generation,
+      staleAfterMs: record.stale_after_ms,
       ...extra,
     };
     try {
