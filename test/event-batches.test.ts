@@ -26,17 +26,35 @@ describe('manager: how a batch of state events is cut before it is applied', () 
     assert.deepEqual(unbatched(heartbeat), [heartbeat]);
   });
 
-  it('inRuns: consecutive starts form one run; another event, or the same observer again, begins a new one', () => {
+  it('inRuns: starts and released stops go together, each observer once; another event, or the same observer again, begins a new run', () => {
     const heartbeat = staged.heartbeat(serviceA, 'a', []);
+    const released = (serviceId: string, observerId: string) => ({
+      ...staged.stopped(serviceId, observerId),
+      reason: 'released' as const,
+    });
+    const cancelled = staged.stopped(serviceA, y);
     const runs = inRuns([
       staged.started(serviceA, x, 'x'),
-      staged.started(serviceB, y, 'y'),
+      released(serviceB, y),
       staged.started(serviceB, x, 'x'),
       heartbeat,
       staged.started(serviceA, y, 'y'),
+      cancelled,
+      released(serviceA, x),
     ]);
-    const shape = runs.map((run) => (Array.isArray(run) ? run.map((e) => e.observerId) : run.type));
-    assert.deepEqual(shape, [[x, y], [x], 'service.heartbeat', [y]]);
+    const shape = runs.map((run) =>
+      'starts' in run
+        ? { starts: run.starts.map((e) => e.observerId), releases: run.releases.map((e) => e.observerId) }
+        : run.type,
+    );
+    assert.deepEqual(shape, [
+      { starts: [x], releases: [y] },
+      { starts: [x], releases: [] },
+      'service.heartbeat',
+      { starts: [y], releases: [] },
+      'observer.stopped',
+      { starts: [], releases: [x] },
+    ]);
   });
 
   it('withoutStaleHeartbeats: only the last heartbeat of each service stays, in its place', () => {

@@ -110,13 +110,17 @@ async function run(): Promise<void> {
       await broker.broadcastCancels(effects.quarantine, { deadLetter: true });
       metrics.cancelsSent.inc({ why: 'runs-where-it-must-not' }, effects.cancel.length);
       metrics.cancelsSent.inc({ why: 'crash-loop' }, effects.quarantine.length);
+      // A move of many observers completes in a few batches: one line each, not one per observer
+      // (the timeline has every observer's).
+      const moved = effects.release.filter((release) => release.reason === 'moved');
+      if (moved.length > 0) {
+        metrics.moves.inc({ step: 'completed' }, moved.length);
+        const from = [...new Set(moved.map((release) => release.serviceId))];
+        log.info({ moved: moved.length, from }, 'moved; releasing the copies left on their old services');
+      }
       for (const release of effects.release) {
         const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
-        if (release.reason === 'moved') {
-          metrics.moves.inc({ step: 'completed' });
-          log.info({ ...release, overlapMs }, `moved; releasing the copy left on ${release.serviceId}`);
-          continue;
-        }
+        if (release.reason === 'moved') continue;
         if (release.reason === 'paused') {
           metrics.cancelsSent.inc({ why: 'paused' });
           log.info(release, `a paused observer runs on ${release.serviceId}; releasing it`);
@@ -185,7 +189,7 @@ async function run(): Promise<void> {
     heartbeatS: env.AMQP_HEARTBEAT_S,
     log,
     onStateMessage: (delivery) => consumer.push(delivery),
-    onObservation: (body) => observations.record(body),
+    onObservation: (routingKey, body) => observations.record(routingKey, body),
     onBlocked: (reason) => metrics.brokerBlocked.set(reason === undefined ? 0 : 1),
   });
   await broker.start();

@@ -12,31 +12,49 @@ export function unbatched(event: StateEvent): Applied[] {
   return event.observers.map((o) => ({ type: 'observer.started', serviceId, at, ...o }));
 }
 
+/** A copy the manager released has stopped (its job acked). */
+export type Released = StateEventOf<'observer.stopped'> & { reason: 'released' };
+
 /**
- * Splits events into single events and runs of `observer.started` that can be applied together:
- * consecutive, and each observer at most once (a second start of the same one begins a new run).
+ * Starts of copies and stops of released ones that can be applied together, each observer at
+ * most once: they touch different observers, so their order among themselves does not matter. A
+ * move of a thousand observers brings a thousand of each, interleaved as two services report them.
  */
-export function inRuns(events: readonly Applied[]): (OtherEvent | Started[])[] {
-  const runs: (OtherEvent | Started[])[] = [];
-  let run: Started[] = [];
+export interface Run {
+  starts: Started[];
+  releases: Released[];
+}
+
+function isReleased(event: Applied): event is Released {
+  return event.type === 'observer.stopped' && event.reason === 'released';
+}
+
+/**
+ * Splits events into single events and runs (see `Run`): any other event, or a second event of
+ * an observer already in the run, begins a new one.
+ */
+export function inRuns(events: readonly Applied[]): (OtherEvent | Run)[] {
+  const out: (OtherEvent | Run)[] = [];
+  let run: Run | undefined;
   let inRun = new Set<string>();
-  for (const event of events) {
-    if (event.type !== 'observer.started') {
-      run = [];
+  const current = (observerId: string): Run => {
+    const id = observerId.toLowerCase();
+    if (!run || inRun.has(id)) {
+      out.push((run = { starts: [], releases: [] }));
       inRun = new Set();
-      runs.push(event);
-      continue;
     }
-    const id = event.observerId.toLowerCase();
-    if (run.length === 0 || inRun.has(id)) {
-      run = [];
-      inRun = new Set();
-      runs.push(run);
-    }
-    run.push(event);
     inRun.add(id);
+    return run;
+  };
+  for (const event of events) {
+    if (event.type === 'observer.started') current(event.observerId).starts.push(event);
+    else if (isReleased(event)) current(event.observerId).releases.push(event);
+    else {
+      run = undefined;
+      out.push(event);
+    }
   }
-  return runs;
+  return out;
 }
 
 /**

@@ -2,9 +2,16 @@ import type { EntityManager } from 'typeorm';
 import type { JobMessage, MovePurpose, StateEvent, StateEventOf } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
 import { sql } from '../db/sql';
-import { inRuns, unbatched, withoutStaleHeartbeats, type OtherEvent, type Started } from './event-batches';
+import {
+  inRuns,
+  unbatched,
+  withoutStaleHeartbeats,
+  type OtherEvent,
+  type Released,
+  type Started,
+} from './event-batches';
 import { noEffects, placeReports, releaseObservers, type Effects } from './placement';
-import type { Report } from './placement-rules';
+import type { Release, Report } from './placement-rules';
 import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
 import { recordServiceEvent, recordTimeline } from './timeline';
 
@@ -41,13 +48,17 @@ export class StateProjector {
     return this.transaction(async (tx) => {
       const effects = noEffects();
       for (const run of inRuns(withoutStaleHeartbeats(events.flatMap(unbatched)))) {
-        if (Array.isArray(run)) await placeReports(tx, run.map(startReport), effects);
-        else await this.applyOne(tx, run, effects);
+        if (!('starts' in run)) {
+          await this.applyOne(tx, run, effects);
+          continue;
+        }
+        await placeReports(tx, run.starts.map(startReport), effects);
+        await this.copiesReleased(tx, run.releases);
       }
       return {
         cancel: [...new Set(effects.cancel)],
         quarantine: [...new Set(effects.quarantine)],
-        release: effects.release,
+        release: onceEach(effects.release),
         moves: effects.moves,
         drains: effects.drains,
         restarts: effects.restarts,
@@ -280,7 +291,6 @@ export class StateProjector {
   }
 
   private async observerStopped(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
-    if (e.reason === 'released') return this.copyReleased(tx, e);
     if (e.reason === 'cancelled' && (await this.pauseConfirmed(tx, e))) return;
     // A crash-loop stop leaves the observer Failed (its job dead-lettered) unless a delete
     // came meanwhile; a cancel ends it Deleted.
@@ -353,38 +363,52 @@ export class StateProjector {
   }
 
   /**
-   * A copy the manager released has stopped and its job is acked. If the manager still had it
-   * recorded as the one running (nothing else reported since), it now runs nowhere.
+   * Copies the manager released have stopped and their jobs are acked. Where the manager still
+   * had one recorded as the copy running (nothing else reported since), that observer now runs
+   * nowhere.
    */
-  private async copyReleased(tx: EntityManager, e: StateEventOf<'observer.stopped'>): Promise<void> {
-    const rows = await sql<{ status: ObserverStatus }>(
+  private async copiesReleased(tx: EntityManager, events: readonly Released[]): Promise<void> {
+    if (events.length === 0) return;
+    const ids = events.map((e) => e.observerId);
+    // Locked in id order, as placements lock them: two transactions never wait on each other in a circle.
+    const rows = await sql<{ id: string; status: ObserverStatus }>(
       tx,
-      `UPDATE observers SET
-         status = CASE WHEN service_id = $2 AND status = 'Processing' THEN 'Created' ELSE status END,
-         service_id = CASE WHEN service_id = $2 THEN NULL ELSE service_id END,
-         running_generation = CASE WHEN service_id = $2 THEN NULL ELSE running_generation END,
-         unplaced_since = CASE WHEN service_id = $2 THEN now() ELSE unplaced_since END,
-         contender_service_id = CASE WHEN contender_service_id = $2 THEN NULL ELSE contender_service_id END,
-         contender_since = CASE WHEN contender_service_id = $2 THEN NULL ELSE contender_since END,
-         updated_at = now()
-       WHERE id = $1 AND (service_id = $2 OR contender_service_id = $2) RETURNING status`,
-      [e.observerId, e.serviceId],
+      `SELECT id, status FROM observers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+      [ids],
     );
-    const status =
-      rows[0]?.status ??
-      (await sql<{ status: ObserverStatus }>(tx, `SELECT status FROM observers WHERE id = $1`, [e.observerId]))[0]
-        ?.status;
-    if (!status) return;
-    await recordTimeline(tx, [
-      {
-        observerId: e.observerId,
-        event: 'release-confirmed',
-        status,
-        serviceId: e.serviceId,
-        generation: e.generation ?? null,
-        reason: 'the copy stopped and its job was acked',
-      },
-    ]);
+    const updated = await sql<{ id: string; status: ObserverStatus }>(
+      tx,
+      `UPDATE observers o SET
+         status = CASE WHEN o.service_id = r.service_id AND o.status = 'Processing' THEN 'Created' ELSE o.status END,
+         service_id = CASE WHEN o.service_id = r.service_id THEN NULL ELSE o.service_id END,
+         running_generation = CASE WHEN o.service_id = r.service_id THEN NULL ELSE o.running_generation END,
+         unplaced_since = CASE WHEN o.service_id = r.service_id THEN now() ELSE o.unplaced_since END,
+         contender_service_id = CASE WHEN o.contender_service_id = r.service_id THEN NULL ELSE o.contender_service_id END,
+         contender_since = CASE WHEN o.contender_service_id = r.service_id THEN NULL ELSE o.contender_since END,
+         updated_at = now()
+       FROM unnest($1::uuid[], $2::uuid[]) AS r(id, service_id)
+       WHERE o.id = r.id AND (o.service_id = r.service_id OR o.contender_service_id = r.service_id)
+       RETURNING o.id, o.status`,
+      [ids, events.map((e) => e.serviceId)],
+    );
+    const status = new Map([...rows, ...updated].map((row) => [row.id, row.status]));
+    await recordTimeline(
+      tx,
+      events.flatMap((e) => {
+        const now = status.get(e.observerId.toLowerCase());
+        if (!now) return [];
+        return [
+          {
+            observerId: e.observerId,
+            event: 'release-confirmed',
+            status: now,
+            serviceId: e.serviceId,
+            generation: e.generation ?? null,
+            reason: 'the copy stopped and its job was acked',
+          },
+        ];
+      }),
+    );
   }
 
   /**
@@ -452,6 +476,20 @@ export class StateProjector {
       },
     ]);
   }
+}
+
+/**
+ * A copy is released once per batch: a heartbeat of its old service, still listing it, asks for
+ * the release its start asked for already.
+ */
+function onceEach(releases: readonly Release[]): Release[] {
+  const seen = new Set<string>();
+  return releases.filter((r) => {
+    const key = `${r.observerId} ${r.serviceId} ${r.generation}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function startReport(e: Started): Report {
