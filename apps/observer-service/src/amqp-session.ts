@@ -28,11 +28,14 @@ import {
 import { coerceError, type Logger } from '@vigil/logging';
 import type { JobTransport, Settlement } from './observer-host';
 import type { CancelHow } from './observer-notes';
+import { TurnQueue } from './turn-queue';
 
 /** Longest wait for the broker to confirm a state event, ms: a publish never hangs. */
 const STATE_PUBLISH_TIMEOUT_MS = 5_000;
 /** How often the stall watch looks at the clock, ms. */
 const STALL_TICK_MS = 250;
+/** Jobs, and control messages, handled per turn of the event loop in a burst (see TurnQueue). */
+const MESSAGES_PER_TURN = 20;
 /** A consume connection waits this long for the publish connection before it retries, ms. */
 const PUBLISH_CONNECTION_WAIT_MS = 10_000;
 
@@ -110,6 +113,16 @@ export class AmqpSession implements JobTransport<JobDelivery> {
   private closing = false;
   /** An operator drain holds the job consumers back (see setDrained). */
   private drained = false;
+  private readonly jobs = new TurnQueue<{ session: JobsSession; queue: string; msg: ConsumeMessage }>(
+    MESSAGES_PER_TURN,
+    ({ session, queue, msg }) => this.handJob(session, queue, msg),
+    (err) => this.options.log.error({ err: coerceError(err) }, 'could not handle a job message'),
+  );
+  private readonly controls = new TurnQueue<{ msg: ConsumeMessage; receivedAt: number }>(
+    MESSAGES_PER_TURN,
+    ({ msg, receivedAt }) => this.handControl(msg, receivedAt),
+    (err) => this.options.log.error({ err: coerceError(err) }, 'could not handle a control message'),
+  );
   /** Resolves when the publish connection is (next) up. */
   private publishReady: { promise: Promise<void>; resolve: () => void };
 
@@ -338,6 +351,11 @@ export class AmqpSession implements JobTransport<JobDelivery> {
       this.forceReconnect(session);
       return;
     }
+    this.jobs.push({ session, queue, msg });
+  }
+
+  private handJob(session: JobsSession, queue: string, msg: ConsumeMessage): void {
+    // Delivered on a connection since lost: the broker has requeued it.
     if (!session.alive) return;
     const delivery = new JobDelivery(session, msg.fields.deliveryTag, msg.fields.redelivered);
     try {
@@ -354,7 +372,10 @@ export class AmqpSession implements JobTransport<JobDelivery> {
       this.forceReconnect(session);
       return;
     }
-    const receivedAt = performance.now();
+    this.controls.push({ msg, receivedAt: performance.now() });
+  }
+
+  private handControl(msg: ConsumeMessage, receivedAt: number): void {
     const decoded = decodeMessage(ControlMessage, msg.content);
     if (!decoded.ok) {
       this.options.log.warn({ error: decoded.error }, 'invalid control message; dropped');

@@ -181,7 +181,9 @@ export class ObserverHost<D> {
     this.notes.release(observerId, generation);
     const hold = this.holdsOf.get(observerId);
     if (!hold || hold.job.generation > generation) return;
-    this.options.log.warn({ ...observerBindings(hold.job), reason }, 'the manager released this copy; stopping it');
+    // A planned move releases every copy it moved: expected, and one line per observer follows anyway.
+    const level = reason === 'moved' ? 'debug' : 'warn';
+    this.options.log[level]({ ...observerBindings(hold.job), reason }, 'the manager released this copy; stopping it');
     if (hold.run) {
       hold.run.stop('released');
       return;
