@@ -56,7 +56,7 @@ export interface ManagerBrokerOptions {
   /** Called for every state message, in queue order, while this manager consumes the state queue. */
   onStateMessage: (delivery: StateDelivery) => void;
   /** Every observation published, as it comes (a bounded queue of this manager's own: under load the oldest are dropped). */
-  onObservation: (body: Buffer) => void;
+  onObservation: (routingKey: string, body: Buffer) => void;
   /** The broker blocked publishing (`reason`: which alarm), or unblocked it (`undefined`). */
   onBlocked: (reason: string | undefined) => void;
 }
@@ -418,7 +418,11 @@ export class ManagerBroker {
       arguments: { 'x-queue-type': 'classic', 'x-max-length': OBSERVATION_TAP_LENGTH, 'x-overflow': 'drop-head' },
     });
     await channel.bindQueue(queue, this.names.observationsExchange, '#');
-    await channel.consume(queue, (message) => message && this.options.onObservation(message.content), { noAck: true });
+    await channel.consume(
+      queue,
+      (message) => message && this.options.onObservation(message.fields.routingKey, message.content),
+      { noAck: true },
+    );
   }
 
   private async startStateConsumer(consuming: Consuming): Promise<void> {
