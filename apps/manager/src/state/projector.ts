@@ -214,12 +214,12 @@ export class StateProjector {
     e: StateEventOf<'service.heartbeat'>,
     effects: Effects,
   ): Promise<void> {
-    const updated = await sql<unknown>(
+    const updated = await sql<{ draining: boolean }>(
       tx,
       `UPDATE services SET status = 'Alive', running = $2, free_slots = $3, capacity = $4,
               heartbeat_interval_ms = $5, last_seen_at = now(), died_at = NULL, death_reason = NULL,
               heap_used_bytes = $6, rss_bytes = $7
-       WHERE id = $1 RETURNING id`,
+       WHERE id = $1 RETURNING draining_since IS NOT NULL AS draining`,
       [
         e.serviceId,
         e.running.length,
@@ -241,23 +241,13 @@ export class StateProjector {
       );
     }
     await this.holdings(tx, e, 'not in its heartbeat', effects);
-    if (e.draining !== undefined) await this.checkDrain(tx, e.serviceId, e.draining, effects);
-  }
-
-  /**
-   * A live service not draining while an operator drains it (or the other way round) missed the
-   * message that said so: it is sent again. A service stopping on SIGTERM says it drains, and
-   * is recorded so.
-   */
-  private async checkDrain(tx: EntityManager, serviceId: string, draining: boolean, effects: Effects): Promise<void> {
-    const rows = await sql<{ draining: boolean }>(
-      tx,
-      `SELECT draining_since IS NOT NULL AS draining FROM services WHERE id = $1 AND status = 'Alive'`,
-      [serviceId],
-    );
-    const recorded = rows[0]?.draining;
-    if (recorded === undefined || recorded === draining) return;
-    effects.drains.push({ serviceId, draining: recorded });
+    // A live service not draining while an operator drains it (or the other way round) missed the
+    // message that said so: it is sent again. (A service stopping on SIGTERM says it drains, and
+    // is recorded so.)
+    const recorded = updated[0]?.draining ?? false;
+    if (e.draining !== undefined && e.draining !== recorded) {
+      effects.drains.push({ serviceId: e.serviceId, draining: recorded });
+    }
   }
 
   /**
