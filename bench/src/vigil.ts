@@ -160,3 +160,12 @@ export class TickLog {
     return this.ticks.get(observerId)?.get(serviceId)?.at(-1);
   }
 }
+
+/** A counter or gauge of a /metrics text, summed over its labels. */
+export function metricTotal(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').at(-1));
+  }
+  return total;
+}

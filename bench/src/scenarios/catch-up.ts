@@ -1,18 +1,9 @@
 import { waitFor, type ServiceHandle } from '@vigil/testkit';
 import type { Scenario } from '../scenario';
-import { allRunningOn, createTickers, startWorld } from '../vigil';
+import { allRunningOn, createTickers, metricTotal, startWorld } from '../vigil';
 
 /** Fast heartbeats, so the backlog holds many of them, as after a long outage. */
 const HEARTBEAT_MS = 100;
-
-/** A counter of the manager's /metrics text, summed over its labels. */
-function counter(text: string, name: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').at(-1));
-  }
-  return total;
-}
 
 /**
  * A manager back from downtime applies ≥ 5,000 state events/s (checked here; the target in
@@ -84,8 +75,8 @@ export const catchUp: Scenario = {
         `the manager to apply ${messages} state messages`,
         async () => {
           const text = await world.metrics();
-          if (counter(text, 'vigil_state_messages_total') < messages) return undefined;
-          return { appliedMs: performance.now() - readyAt, backlog: counter(text, 'vigil_state_events_total') };
+          if (metricTotal(text, 'vigil_state_messages_total') < messages) return undefined;
+          return { appliedMs: performance.now() - readyAt, backlog: metricTotal(text, 'vigil_state_events_total') };
         },
         { timeoutMs: 120_000, intervalMs: 20 },
       );

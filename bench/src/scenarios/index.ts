@@ -6,6 +6,7 @@ import { churnScenarios } from './churn';
 import { create } from './create';
 import { failoverFrozen } from './failover-frozen';
 import { failoverKill } from './failover-kill';
+import { fleet } from './fleet';
 import { handoff, handoffExclusive } from './handoff';
 import { idle } from './idle';
 import { rebalance } from './rebalance';
@@ -25,6 +26,7 @@ export const scenarios: Scenario[] = [
   cancel,
   create,
   catchUp,
+  fleet,
   idle,
   ...churnScenarios,
   ...bullmq,
