@@ -12,7 +12,7 @@ import { killAllChildren } from './child';
 import { describeMachine } from './machine';
 import { renderPlot } from './plot';
 import type { FigureResult, Report, RunRecord, ScenarioResult } from './report';
-import { max, median, min, type BenchEnv, type Param, type Scenario } from './scenario';
+import { figuresOf, max, median, min, type BenchEnv, type Param, type Scenario } from './scenario';
 import { scenarios as allScenarios } from './scenarios';
 
 interface Args {
@@ -34,6 +34,9 @@ function allParams(): Param[] {
 }
 
 function usage(): string {
+  const params = allParams();
+  const flagWidth = Math.max(...params.map((p) => p.flag.length)) + 8;
+  const nameWidth = Math.max(...allScenarios.map((s) => s.name.length)) + 1;
   const lines = [
     'usage: node bench/dist/main.js [--quick] [--only <scenario>[,<scenario>]] [--runs <n>] [--out <dir>] [--<size-flag> <n>]',
     '',
@@ -43,14 +46,14 @@ function usage(): string {
     `  --out dir      where latest.json, latest.md and latest.svg go, default ${path.relative(process.cwd(), DEFAULT_OUT) || '.'}`,
     '',
     'size flags:',
-    ...allParams().map(
-      (p) => `  --${p.flag} n`.padEnd(17) + `${p.description} (default ${p.default}, quick ${p.quick})`,
+    ...params.map(
+      (p) => `  --${p.flag} n`.padEnd(flagWidth) + `${p.description} (default ${p.default}, quick ${p.quick})`,
     ),
     '',
     'scenarios:',
     ...allScenarios.map(
       (s) =>
-        `  ${s.name.padEnd(16)} ${s.title}${s.quick === false ? ' (not in --quick)' : ''}${s.needs ? ` needs ${s.needs.join(', ')}` : ''}`,
+        `  ${s.name.padEnd(nameWidth)} ${s.title}${s.quick === false ? ' (not in --quick)' : ''}${s.needs ? ` needs ${s.needs.join(', ')}` : ''}`,
     ),
   ];
   return lines.join('\n');
@@ -151,7 +154,7 @@ function formatValue(value: number | null, unit: string): string {
 }
 
 function summarize(scenario: Scenario, runs: RunRecord[], params: Record<string, number>): ScenarioResult {
-  const figures = scenario.figures.map((figure): FigureResult => {
+  const figures = figuresOf(scenario, params).map((figure): FigureResult => {
     const values = runs.map((r) => r.values[figure.name]).filter((v): v is number => v !== undefined);
     const m = values.length > 0 ? median(values) : null;
     const met =
@@ -277,7 +280,8 @@ async function main(): Promise<number> {
           },
           uniqueName: (label) => `vigil-bench.${label}.${process.pid}-${tag}-r${run}-${(counter += 1)}`,
         });
-        for (const figure of scenario.figures) {
+        const figures = figuresOf(scenario, args.params);
+        for (const figure of figures) {
           const value = values[figure.name];
           if (typeof value !== 'number' || !Number.isFinite(value)) {
             throw new Error(`the run returned no number for "${figure.name}"`);
@@ -285,7 +289,7 @@ async function main(): Promise<number> {
           record.values[figure.name] = value;
         }
         log(
-          `${prefix}: ${scenario.figures.map((f) => `${f.name} = ${formatValue(record.values[f.name] ?? null, f.unit)}`).join(', ')}`,
+          `${prefix}: ${figures.map((f) => `${f.name} = ${formatValue(record.values[f.name] ?? null, f.unit)}`).join(', ')}`,
         );
       } catch (error) {
         record.values = {};
