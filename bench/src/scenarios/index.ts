@@ -10,6 +10,7 @@ import { handoff, handoffExclusive } from './handoff';
 import { idle } from './idle';
 import { rebalance } from './rebalance';
 import { floor } from './floor';
+import { floorObserved } from './floor-observed';
 
 /**
  * Every scenario, in report order. To add one: write scenarios/<name>.ts exporting a `Scenario`
@@ -17,6 +18,7 @@ import { floor } from './floor';
  */
 export const scenarios: Scenario[] = [
   floor,
+  floorObserved,
   failoverKill,
   failoverFrozen,
   handoff,
