@@ -4,6 +4,7 @@ import { cancel } from './cancel';
 import { catchUp } from './catch-up';
 import { churnScenarios } from './churn';
 import { create } from './create';
+import { failoverCurve } from './failover-curve';
 import { failoverFrozen } from './failover-frozen';
 import { failoverKill } from './failover-kill';
 import { handoff, handoffExclusive } from './handoff';
@@ -20,6 +21,7 @@ export const scenarios: Scenario[] = [
   floor,
   floorObserved,
   failoverKill,
+  failoverCurve,
   failoverFrozen,
   handoff,
   handoffExclusive,
