@@ -28,3 +28,21 @@ export function failoverCurveFigures(params: Readonly<Record<string, number>>): 
     { name: failoverCurveFigure.ratio(n), unit: 'ratio' },
   ]);
 }
+
+/** Observers already in the database before each batch of `create-curve`: none, then the 1-2-5 sizes. */
+export function createCurveSizes(params: Readonly<Record<string, number>>): number[] {
+  return [0, ...oneTwoFive(params['create-curve-from'] ?? 10_000, params['create-curve-to'] ?? 100_000)];
+}
+
+/** `create-curve`'s figures with `existing` observers in the database. */
+export const createCurveFigure = {
+  perSecond: (existing: number) => `${count(existing)} existing: creates per s`,
+  p99: (existing: number) => `${count(existing)} existing: POST p99 ms`,
+};
+
+export function createCurveFigures(params: Readonly<Record<string, number>>): Figure[] {
+  return createCurveSizes(params).flatMap((existing): Figure[] => [
+    { name: createCurveFigure.perSecond(existing), unit: 'per s' },
+    { name: createCurveFigure.p99(existing), unit: 'ms' },
+  ]);
+}

@@ -4,6 +4,7 @@ import { cancel } from './cancel';
 import { catchUp } from './catch-up';
 import { churnScenarios } from './churn';
 import { create } from './create';
+import { createCurve } from './create-curve';
 import { failoverCurve } from './failover-curve';
 import { failoverFrozen } from './failover-frozen';
 import { failoverKill } from './failover-kill';
@@ -28,6 +29,7 @@ export const scenarios: Scenario[] = [
   rebalance,
   cancel,
   create,
+  createCurve,
   catchUp,
   idle,
   ...churnScenarios,
