@@ -1,14 +1,16 @@
 /**
- * The benchmark's failover timeline (bench/src/plot.ts) on synthetic reports: the SVG is well-formed
- * XML, draws one path per scenario present (the run with the median final time), names each in the
- * legend, leaves out scenarios the report lacks, thins long timelines, and says "no data" when there
- * is nothing to draw. No broker needed.
+ * The benchmark's charts (bench/src/plot.ts) on synthetic reports. The failover timeline: the SVG
+ * is well-formed XML, draws one path per scenario present (the run with the median final time),
+ * names each in the legend, leaves out scenarios the report lacks, thins long timelines, and says
+ * "no data" when there is nothing to draw. The curves: a point per size of the scenario's flags at
+ * the median of its figure, on a log or linear axis. No broker needed.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_POINTS, renderPlot, thinSteps } from '../bench/src/plot';
-import type { Report, RunRecord, ScenarioResult } from '../bench/src/report';
-import type { TimelinePoint } from '../bench/src/scenario';
+import { createCurveFigure, failoverCurveFigure } from '../bench/src/curves';
+import { CURVE_CHARTS, MAX_POINTS, niceStep, renderCurve, renderPlot, thinSteps } from '../bench/src/plot';
+import type { FigureResult, Report, RunRecord, ScenarioResult } from '../bench/src/report';
+import { oneTwoFive, type TimelinePoint } from '../bench/src/scenario';
 
 /**
  * Throws unless `xml` is one well-formed element: tags nest and close, attributes are quoted and
@@ -81,9 +83,37 @@ function run(number: number, timelines: Record<string, TimelinePoint[]>, error?:
   };
 }
 
-function scenario(name: string, params: Record<string, number>, runs: RunRecord[]): ScenarioResult {
-  return { name, title: name, needs: [], params, figures: [], runs };
+function scenario(
+  name: string,
+  params: Record<string, number>,
+  runs: RunRecord[],
+  figures: FigureResult[] = [],
+): ScenarioResult {
+  return { name, title: name, needs: [], params, figures, runs };
 }
+
+/** A figure whose median is `median` (null: every run failed). */
+function figure(name: string, median: number | null): FigureResult {
+  const runs = median === null ? [] : [median];
+  return { name, unit: 'ms', runs, median, min: median, max: median, met: null };
+}
+
+/** Each curve line's label and the points drawn on it, `[x, y]` in SVG coordinates. */
+function curveLines(svg: string): Map<string, [number, number][]> {
+  const lines = new Map<string, [number, number][]>();
+  for (const [tag] of svg.matchAll(/<path\b[^>]*>/g)) {
+    const label = /data-line="([^"]+)"/.exec(tag)?.[1];
+    const d = /\bd="([^"]+)"/.exec(tag)?.[1];
+    assert.ok(label && d, `a curve path without data-line or d: ${tag}`);
+    lines.set(
+      label,
+      [...d.matchAll(/[ML]([\d.]+) ([\d.]+)/g)].map(([, x, y]): [number, number] => [Number(x), Number(y)]),
+    );
+  }
+  return lines;
+}
+
+const curveChart = (name: string) => CURVE_CHARTS.find((c) => c.scenario === name)!;
 
 function report(scenarios: ScenarioResult[]): Report {
   return {
@@ -206,5 +236,108 @@ describe('bench plot', () => {
     assert.deepEqual(paths(svg), []);
     assert.match(svg, />no data: [^<]*<\/text>/);
     assert.doesNotMatch(svg, /Vigil, kill -9/);
+  });
+
+  it('draws the observed floor beside the bare one, and gives a third legend row room', () => {
+    const svg = renderPlot(
+      report([
+        scenario('floor', { 'floor-n': 1000 }, [run(1, { 'messages held by the second consumer': rising(1000, 45) })]),
+        scenario('floor-observed', { 'floor-n': 1000 }, [
+          run(1, { 'observations published by the survivor': rising(1000, 60) }),
+        ]),
+        scenario('failover-kill', { 'failover-n': 1000 }, [run(1, { [SURVIVOR]: rising(1000, 100) })]),
+        scenario('bullmq-tuned', { 'bullmq-n': 1000 }, [run(1, { [WORKER_2]: rising(1000, 2100, 2050) })]),
+        scenario('bullmq-defaults', { 'bullmq-n': 1000 }, [run(1, { [WORKER_2]: rising(1000, 60_000, 59_000) })]),
+      ]),
+    );
+    assertWellFormed(svg);
+    assert.deepEqual(paths(svg), ['failover-kill', 'floor', 'floor-observed', 'bullmq-tuned', 'bullmq-defaults']);
+    assert.match(svg, /Floor: amqplib requeue, observed: all 1,000 in 60 ms/);
+    assert.match(svg, /<svg [^>]*height="454"/);
+    assert.match(svg, /<text x="64" y="446"[^>]*>8 cores/, 'the footer moves down with the legend');
+  });
+
+  it('the 1-2-5 sizes and the tick steps', () => {
+    assert.deepEqual(oneTwoFive(1000, 20_000), [1000, 2000, 5000, 10_000, 20_000]);
+    assert.deepEqual(oneTwoFive(50, 200), [50, 100, 200]);
+    assert.deepEqual(oneTwoFive(10_000, 100_000), [10_000, 20_000, 50_000, 100_000]);
+    assert.deepEqual(oneTwoFive(300, 1500), [500, 1000]);
+    assert.deepEqual(oneTwoFive(300, 400), []);
+    assert.deepEqual([0.3, 1, 1.5, 3, 7, 20_000, 21_000].map(niceStep), [0.5, 1, 2, 5, 10, 20_000, 50_000]);
+  });
+
+  it('draws the failover curve: µs per observer of Vigil and of the observed floor, on a log axis of N', () => {
+    const sizes = { 'failover-curve-from': 1000, 'failover-curve-to': 5000 };
+    const svg = renderCurve(
+      report([
+        scenario(
+          'failover-curve',
+          sizes,
+          [run(1, {}), run(2, {}), run(3, {}, 'Error: the service never started')],
+          [
+            figure(failoverCurveFigure.perObserver(1000), 140),
+            figure(failoverCurveFigure.perObserver(2000), 150),
+            figure(failoverCurveFigure.perObserver(5000), null),
+            figure(failoverCurveFigure.observedFloor(1000), 20),
+            figure(failoverCurveFigure.observedFloor(2000), 44),
+            figure(failoverCurveFigure.observedFloor(5000), 120),
+          ],
+        ),
+      ]),
+      curveChart('failover-curve'),
+    );
+    assertWellFormed(svg);
+    const lines = curveLines(svg);
+    assert.deepEqual([...lines.keys()], ['Vigil, kill -9', 'Observed floor: amqplib requeue, one observation per job']);
+    const vigil = lines.get('Vigil, kill -9')!;
+    const floor = lines.get('Observed floor: amqplib requeue, one observation per job')!;
+    assert.equal(vigil.length, 2, 'the size whose runs all failed is left out');
+    assert.equal(floor.length, 3);
+    assert.deepEqual(
+      vigil.map(([x]) => x),
+      floor.slice(0, 2).map(([x]) => x),
+      'one x per size',
+    );
+    // Log axis: 1,000 → 2,000 is as wide as 2,000 → 4,000, and 2,000 → 5,000 is log(2.5)/log(2) of it.
+    const step = floor[1]![0] - floor[0]![0];
+    assert.ok(Math.abs(floor[2]![0] - floor[1]![0] - step * (Math.log(2.5) / Math.log(2))) < 0.2);
+    // 20 ms for 1,000 is 20 µs each; 120 ms for 5,000 is 24.
+    for (const label of ['140', '150', '20', '22', '24']) assert.match(svg, new RegExp(`>${label}</text>`), label);
+    for (const tick of ['1,000', '2,000', '5,000']) assert.match(svg, new RegExp(`>${tick}</text>`), tick);
+    assert.match(svg, /medians of 2 runs/);
+    assert.match(svg, />µs per observer</);
+  });
+
+  it('draws the create curve on a linear axis from 0, and says "no data" without the scenario', () => {
+    const chart = curveChart('create-curve');
+    const sizes = { 'create-curve-n': 200, 'create-curve-from': 200, 'create-curve-to': 500 };
+    const svg = renderCurve(
+      report([
+        scenario(
+          'create-curve',
+          sizes,
+          [run(1, {})],
+          [
+            figure(createCurveFigure.perSecond(0), 1400),
+            figure(createCurveFigure.perSecond(200), 1300),
+            figure(createCurveFigure.perSecond(500), 1000),
+          ],
+        ),
+      ]),
+      chart,
+    );
+    assertWellFormed(svg);
+    const points = curveLines(svg).get('Vigil, POST /observers')!;
+    assert.equal(points.length, 3);
+    const [zero, twoHundred, fiveHundred] = points.map(([x]) => x) as [number, number, number];
+    assert.ok(Math.abs((fiveHundred - zero) / (twoHundred - zero) - 2.5) < 0.01, 'a linear axis');
+    assert.ok(points[0]![1] < points[1]![1] && points[1]![1] < points[2]![1], 'fewer creates per s, lower');
+    for (const tick of ['0', '100', '500', '1,400', '1,000']) assert.match(svg, new RegExp(`>${tick}</text>`), tick);
+    assert.match(svg, /1 run</);
+
+    const empty = renderCurve(report([scenario('cancel', {}, [run(1, {})])]), chart);
+    assertWellFormed(empty);
+    assert.deepEqual([...curveLines(empty).keys()], []);
+    assert.match(empty, />no data: the report has no figures of create-curve<\/text>/);
   });
 });

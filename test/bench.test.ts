@@ -1,6 +1,7 @@
 /**
- * Smoke test of the benchmark harness (bench/): a --quick run of the floor and the tuned BullMQ
- * scenarios writes both reports with their rows and leaves no queue or Redis key behind.
+ * Smoke test of the benchmark harness (bench/): a --quick run of the floors, failover-kill and the
+ * tuned BullMQ scenario writes both reports with their rows and leaves no queue, exchange or Redis
+ * key behind.
  * No timing is asserted. Needs RabbitMQ and Redis on their local ports.
  */
 import assert from 'node:assert/strict';
@@ -58,7 +59,7 @@ describe('benchmark harness (--quick)', () => {
   });
   after(() => rm(out, { recursive: true, force: true }));
 
-  it('runs floor, failover-kill and bullmq-tuned, writes latest.json and latest.md, and cleans up after itself', async () => {
+  it('runs the floors, failover-kill and bullmq-tuned, writes latest.json and latest.md, and cleans up after itself', async () => {
     // --out keeps the smoke run from overwriting bench/results/latest.*.
     const result = await runScript('bench/dist/main.js', [
       '--quick',
@@ -74,20 +75,24 @@ describe('benchmark harness (--quick)', () => {
     assert.ok(report.machine.cores > 0);
     assert.match(report.machine.rabbitmq, /RabbitMQ \d/);
     assert.match(report.machine.redis, /Redis \d/);
+    // failover-kill needs the observed floor, which --only adds.
     assert.deepEqual(
       report.scenarios.map((s) => s.name),
-      ['floor', 'failover-kill', 'bullmq-tuned'],
+      ['floor', 'floor-observed', 'failover-kill', 'bullmq-tuned'],
     );
-    const expected: Record<string, string> = {
-      floor: 'requeue ms',
-      'failover-kill': 'ratio to floor',
-      'bullmq-tuned': 'failover ms (tuned)',
+    const expected: Record<string, string[]> = {
+      floor: ['requeue ms'],
+      'floor-observed': ['observed ms', 'published ms'],
+      'failover-kill': ['ratio to floor', 'ratio to observed floor'],
+      'bullmq-tuned': ['failover ms (tuned)'],
     };
     for (const scenario of report.scenarios) {
-      const figure = scenario.figures.find((f) => f.name === expected[scenario.name]);
-      assert.ok(figure, `${scenario.name} reports ${expected[scenario.name]}`);
-      assert.equal(figure.runs.length, 3, `${scenario.name}: three runs`);
-      assert.equal(typeof figure.median, 'number');
+      for (const name of expected[scenario.name] ?? []) {
+        const figure = scenario.figures.find((f) => f.name === name);
+        assert.ok(figure, `${scenario.name} reports ${name}`);
+        assert.equal(figure.runs.length, 3, `${scenario.name}: three runs`);
+        assert.equal(typeof figure.median, 'number');
+      }
       for (const run of scenario.runs) {
         assert.equal(run.error, undefined);
         const [timeline] = Object.values(run.timelines);
@@ -98,13 +103,16 @@ describe('benchmark harness (--quick)', () => {
     const md = await readFile(path.join(out, 'latest.md'), 'utf8');
     assert.match(md, /\| scenario \| figure \| median \| min \| max \| runs \| target \| met\? \|/);
     assert.match(md, /\| Floor: bare amqplib \| requeue ms \| [\d.]+ \|/);
+    assert.match(md, /\| Floor: amqplib, observed \| published ms \| [\d.]+ \|/);
     assert.match(md, /\| Peer: BullMQ \(tuned\) \| failover ms \(tuned\) \| [\d.]+ \|/);
 
-    // Nothing left behind: every queue and Redis prefix the runs created is gone.
+    // Nothing left behind: every queue, exchange and Redis prefix the runs created is gone.
     const resources = report.scenarios.flatMap((s) => s.runs.flatMap((r) => r.resources));
     const queues = resources.filter((r) => r.kind === 'amqp-queue').map((r) => r.name);
+    const exchanges = resources.filter((r) => r.kind === 'amqp-exchange').map((r) => r.name);
     const prefixes = resources.filter((r) => r.kind === 'redis-prefix').map((r) => r.name);
-    assert.equal(queues.length, 3);
+    assert.equal(queues.length, 6, 'a queue per run of each floor');
+    assert.equal(exchanges.length, 3, "an exchange per run of the observed floor's");
     assert.equal(prefixes.length, 3);
     const connection = await connect(AMQP_URL);
     try {
@@ -112,6 +120,11 @@ describe('benchmark harness (--quick)', () => {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         await assert.rejects(channel.checkQueue(queue), /404/, `queue ${queue} was deleted`);
+      }
+      for (const exchange of exchanges) {
+        const channel = await connection.createChannel();
+        channel.on('error', () => undefined);
+        await assert.rejects(channel.checkExchange(exchange), /404/, `exchange ${exchange} was deleted`);
       }
     } finally {
       await connection.close();

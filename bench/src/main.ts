@@ -1,8 +1,8 @@
 /**
  * Vigil's benchmark harness: `npm run bench -- [--quick] [--only a,b] [--runs n] [--out dir] [--<size-flag> n]`.
  * Runs every selected scenario `--runs` times (run 1 of all, then run 2 of all, …, so a scenario can
- * read what the scenarios it `needs` measured in the same run), then writes latest.json, latest.md and
- * latest.svg (the failover timeline, see plot.ts).
+ * read what the scenarios it `needs` measured in the same run), then writes latest.json, latest.md,
+ * latest.svg (the failover timeline, see plot.ts) and a chart per curve scenario run (<name>.svg).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,9 +10,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { killAllChildren } from './child';
 import { describeMachine } from './machine';
-import { renderPlot } from './plot';
+import { CURVE_CHARTS, renderCurve, renderPlot } from './plot';
 import type { FigureResult, Report, RunRecord, ScenarioResult } from './report';
-import { max, median, min, type BenchEnv, type Param, type Scenario } from './scenario';
+import { figuresOf, max, median, min, type BenchEnv, type Param, type Scenario } from './scenario';
 import { scenarios as allScenarios } from './scenarios';
 
 interface Args {
@@ -34,23 +34,26 @@ function allParams(): Param[] {
 }
 
 function usage(): string {
+  const params = allParams();
+  const flagWidth = Math.max(...params.map((p) => p.flag.length)) + 8;
+  const nameWidth = Math.max(...allScenarios.map((s) => s.name.length)) + 1;
   const lines = [
     'usage: node bench/dist/main.js [--quick] [--only <scenario>[,<scenario>]] [--runs <n>] [--out <dir>] [--<size-flag> <n>]',
     '',
     '  --quick        small sizes and only the fast scenarios (a minute or two)',
     '  --only a,b     these scenarios (a name, or a prefix before "-": "bullmq" = bullmq-*); needs are added',
     '  --runs n       runs per scenario, default 3; each figure is the median of the runs',
-    `  --out dir      where latest.json, latest.md and latest.svg go, default ${path.relative(process.cwd(), DEFAULT_OUT) || '.'}`,
+    `  --out dir      where latest.json, latest.md, latest.svg and the curves' <scenario>.svg go, default ${path.relative(process.cwd(), DEFAULT_OUT) || '.'}`,
     '',
     'size flags:',
-    ...allParams().map(
-      (p) => `  --${p.flag} n`.padEnd(17) + `${p.description} (default ${p.default}, quick ${p.quick})`,
+    ...params.map(
+      (p) => `  --${p.flag} n`.padEnd(flagWidth) + `${p.description} (default ${p.default}, quick ${p.quick})`,
     ),
     '',
     'scenarios:',
     ...allScenarios.map(
       (s) =>
-        `  ${s.name.padEnd(16)} ${s.title}${s.quick === false ? ' (not in --quick)' : ''}${s.needs ? ` needs ${s.needs.join(', ')}` : ''}`,
+        `  ${s.name.padEnd(nameWidth)} ${s.title}${s.quick === false ? ' (not in --quick)' : ''}${s.needs ? ` needs ${s.needs.join(', ')}` : ''}`,
     ),
   ];
   return lines.join('\n');
@@ -151,7 +154,7 @@ function formatValue(value: number | null, unit: string): string {
 }
 
 function summarize(scenario: Scenario, runs: RunRecord[], params: Record<string, number>): ScenarioResult {
-  const figures = scenario.figures.map((figure): FigureResult => {
+  const figures = figuresOf(scenario, params).map((figure): FigureResult => {
     const values = runs.map((r) => r.values[figure.name]).filter((v): v is number => v !== undefined);
     const m = values.length > 0 ? median(values) : null;
     const met =
@@ -180,6 +183,11 @@ function summarize(scenario: Scenario, runs: RunRecord[], params: Record<string,
   };
 }
 
+/** The curve charts of the scenarios in the report. */
+function curvesIn(report: Report) {
+  return CURVE_CHARTS.filter((chart) => report.scenarios.some((s) => s.name === chart.scenario));
+}
+
 function markdown(report: Report): string {
   const { machine: m } = report;
   const gib = (m.memoryBytes / 1024 ** 3).toFixed(1);
@@ -206,7 +214,9 @@ function markdown(report: Report): string {
       );
     }
   }
-  lines.push('', '![failover timeline](latest.svg)', '', '## How', '');
+  lines.push('', '![failover timeline](latest.svg)');
+  for (const chart of curvesIn(report)) lines.push('', `![${chart.title}](${chart.scenario}.svg)`);
+  lines.push('', '## How', '');
   for (const scenario of report.scenarios) {
     lines.push(`- **${scenario.title}** (\`${scenario.name}\`): ${scenario.description ?? ''}`);
     for (const run of scenario.runs)
@@ -277,7 +287,8 @@ async function main(): Promise<number> {
           },
           uniqueName: (label) => `vigil-bench.${label}.${process.pid}-${tag}-r${run}-${(counter += 1)}`,
         });
-        for (const figure of scenario.figures) {
+        const figures = figuresOf(scenario, args.params);
+        for (const figure of figures) {
           const value = values[figure.name];
           if (typeof value !== 'number' || !Number.isFinite(value)) {
             throw new Error(`the run returned no number for "${figure.name}"`);
@@ -285,7 +296,7 @@ async function main(): Promise<number> {
           record.values[figure.name] = value;
         }
         log(
-          `${prefix}: ${scenario.figures.map((f) => `${f.name} = ${formatValue(record.values[f.name] ?? null, f.unit)}`).join(', ')}`,
+          `${prefix}: ${figures.map((f) => `${f.name} = ${formatValue(record.values[f.name] ?? null, f.unit)}`).join(', ')}`,
         );
       } catch (error) {
         record.values = {};
@@ -317,8 +328,12 @@ async function main(): Promise<number> {
   await writeFile(path.join(args.out, 'latest.md'), md);
   const svg = path.join(args.out, 'latest.svg');
   await writeFile(svg, renderPlot(report));
+  const curves = curvesIn(report);
+  for (const chart of curves) await writeFile(path.join(args.out, `${chart.scenario}.svg`), renderCurve(report, chart));
   process.stdout.write(md);
-  log(`wrote ${path.join(args.out, 'latest.json')}, latest.md and ${svg}`);
+  log(
+    `wrote ${path.join(args.out, 'latest.json')}, latest.md${curves.map((c) => `, ${c.scenario}.svg`).join('')} and ${svg}`,
+  );
   const failures = report.scenarios.flatMap((s) => s.runs.filter((r) => r.error)).length;
   if (failures > 0) log(`${failures} run(s) failed`);
   return failures > 0 ? 1 : 0;

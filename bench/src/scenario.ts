@@ -52,7 +52,11 @@ export interface Scenario {
   title: string;
   /** How it measures, one or two sentences (goes to the report). */
   description?: string;
-  figures: Figure[];
+  /**
+   * What a run returns. A curve, whose points are the sizes its flags span, names a figure per
+   * point: it gives a function of the size flags' values.
+   */
+  figures: Figure[] | ((params: Readonly<Record<string, number>>) => Figure[]);
   params?: Param[];
   /** Scenarios whose values of the same run this one reads (`ctx.needs[name]`); they run first. */
   needs?: string[];
@@ -60,6 +64,25 @@ export interface Scenario {
   quick?: boolean;
   /** One run: figure name → value. Must clean up everything it created, also when it throws. */
   run(ctx: ScenarioContext): Promise<Record<string, number>>;
+}
+
+/** The scenario's figures for these size flags' values. */
+export function figuresOf(scenario: Scenario, params: Readonly<Record<string, number>>): Figure[] {
+  return typeof scenario.figures === 'function' ? scenario.figures(params) : scenario.figures;
+}
+
+/**
+ * The 1-2-5 sizes from `from` to `to` (both included when they are such sizes): 1,000 to 20,000
+ * gives 1,000, 2,000, 5,000, 10,000, 20,000, points evenly spread on a log axis.
+ */
+export function oneTwoFive(from: number, to: number): number[] {
+  const sizes: number[] = [];
+  for (let decade = 10 ** Math.floor(Math.log10(from)); decade <= to; decade *= 10)
+    for (const step of [1, 2, 5]) {
+      const size = step * decade;
+      if (size >= from && size <= to) sizes.push(size);
+    }
+  return sizes;
 }
 
 export function median(values: readonly number[]): number {

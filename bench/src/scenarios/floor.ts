@@ -1,7 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { connect, type Channel, type ChannelModel } from '@vigil/broker';
+import { connect, type Channel, type ChannelModel, type ConfirmChannel } from '@vigil/broker';
 import { Child, withTimeout } from '../child';
-import { Series, sleep, type Scenario } from '../scenario';
+import { Series, sleep, type Param, type Scenario } from '../scenario';
+
+/** N for both floors, so that the bare and the observed floor of one run hold as many jobs. */
+export const FLOOR_N: Param = { flag: 'floor-n', description: 'messages held unacked', default: 1000, quick: 1000 };
+
+/** Publishes `n` persistent messages about the size of a Vigil job to `queue`, confirmed. */
+export async function publishJobs(confirm: ConfirmChannel, queue: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 1) {
+    const job = { observerId: randomUUID(), name: `bench-${i}`, kind: 'ticker', pool: 'default', params: {} };
+    confirm.sendToQueue(queue, Buffer.from(JSON.stringify(job)), { persistent: true });
+  }
+  await confirm.waitForConfirms();
+}
 
 /**
  * The broker's own requeue time, the physical floor for any failover built on unacked deliveries:
@@ -15,7 +27,7 @@ export const floor: Scenario = {
   description:
     'A child process holds N unacked persistent messages (prefetch N, manual ack); a second consumer with prefetch N ' +
     'waits on the same queue. kill -9 the child; time until the second consumer has received all N.',
-  params: [{ flag: 'floor-n', description: 'messages held unacked', default: 1000, quick: 1000 }],
+  params: [FLOOR_N],
   figures: [{ name: 'requeue ms', unit: 'ms' }],
 
   async run(ctx) {
@@ -28,12 +40,7 @@ export const floor: Scenario = {
     try {
       const confirm = await setup.createConfirmChannel();
       await confirm.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'classic' } });
-      for (let i = 0; i < n; i += 1) {
-        // About the size of a Vigil job message.
-        const job = { observerId: randomUUID(), name: `bench-${i}`, kind: 'ticker', pool: 'default', params: {} };
-        confirm.sendToQueue(queue, Buffer.from(JSON.stringify(job)), { persistent: true });
-      }
-      await confirm.waitForConfirms();
+      await publishJobs(confirm, queue, n);
 
       holder = new Child('amqp holder', 'amqp-holder.js', [ctx.env.amqpUrl, queue, String(n)]);
       await holder.waitForLine((line) => line === `holding ${n}`, 30_000, `holding all ${n} messages`);

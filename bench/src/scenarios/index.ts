@@ -4,6 +4,8 @@ import { cancel } from './cancel';
 import { catchUp } from './catch-up';
 import { churnScenarios } from './churn';
 import { create } from './create';
+import { createCurve } from './create-curve';
+import { failoverCurve } from './failover-curve';
 import { failoverFrozen } from './failover-frozen';
 import { failoverKill } from './failover-kill';
 import { fleet } from './fleet';
@@ -11,6 +13,7 @@ import { handoff, handoffExclusive } from './handoff';
 import { idle } from './idle';
 import { rebalance } from './rebalance';
 import { floor } from './floor';
+import { floorObserved } from './floor-observed';
 
 /**
  * Every scenario, in report order. To add one: write scenarios/<name>.ts exporting a `Scenario`
@@ -18,13 +21,16 @@ import { floor } from './floor';
  */
 export const scenarios: Scenario[] = [
   floor,
+  floorObserved,
   failoverKill,
+  failoverCurve,
   failoverFrozen,
   handoff,
   handoffExclusive,
   rebalance,
   cancel,
   create,
+  createCurve,
   catchUp,
   fleet,
   idle,
