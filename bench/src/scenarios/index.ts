@@ -7,6 +7,7 @@ import { create } from './create';
 import { createCurve } from './create-curve';
 import { failoverCurve } from './failover-curve';
 import { failoverFrozen } from './failover-frozen';
+import { eventsFlat } from './events-flat';
 import { failoverKill } from './failover-kill';
 import { fleet } from './fleet';
 import { handoff, handoffExclusive } from './handoff';
@@ -33,6 +34,7 @@ export const scenarios: Scenario[] = [
   createCurve,
   catchUp,
   fleet,
+  eventsFlat,
   idle,
   ...churnScenarios,
   ...bullmq,
