@@ -169,3 +169,27 @@ export function metricTotal(text: string, name: string): number {
   }
   return total;
 }
+
+/**
+ * Starts the manager on a backlog of `messages` state messages and waits until it has applied
+ * them: ms from ready until then, and the state events it counted, both from one reading of its
+ * metrics (so that events sent after the backlog are not counted in it); `readyAt` is when it was
+ * ready (`performance.now()`).
+ */
+export async function catchUpFromBacklog(
+  world: World,
+  messages: number,
+  timeoutMs: number,
+): Promise<{ readyAt: number; appliedMs: number; events: number }> {
+  await world.startManager();
+  const readyAt = performance.now();
+  return waitFor(
+    `the manager to apply ${messages} state messages`,
+    async () => {
+      const text = await world.metrics();
+      if (metricTotal(text, 'vigil_state_messages_total') < messages) return undefined;
+      return { readyAt, appliedMs: performance.now() - readyAt, events: metricTotal(text, 'vigil_state_events_total') };
+    },
+    { timeoutMs, intervalMs: 20 },
+  );
+}

@@ -1,6 +1,6 @@
 import { waitFor, type ServiceHandle } from '@vigil/testkit';
 import type { Scenario } from '../scenario';
-import { allRunningOn, createTickers, metricTotal, startWorld } from '../vigil';
+import { allRunningOn, catchUpFromBacklog, createTickers, startWorld } from '../vigil';
 
 /** Fast heartbeats, so the backlog holds many of them, as after a long outage. */
 const HEARTBEAT_MS = 100;
@@ -68,18 +68,7 @@ export const catchUp: Scenario = {
         ctx.progress(`move ${move}: ${messages} state messages waiting, about ${estimate(messages, move)} events`);
       }
 
-      await world.startManager();
-      const readyAt = performance.now();
-      // Both counters from one reading, so heartbeats sent after the backlog are not counted in it.
-      const { appliedMs, backlog } = await waitFor(
-        `the manager to apply ${messages} state messages`,
-        async () => {
-          const text = await world.metrics();
-          if (metricTotal(text, 'vigil_state_messages_total') < messages) return undefined;
-          return { appliedMs: performance.now() - readyAt, backlog: metricTotal(text, 'vigil_state_events_total') };
-        },
-        { timeoutMs: 120_000, intervalMs: 20 },
-      );
+      const { readyAt, appliedMs, events: backlog } = await catchUpFromBacklog(world, messages, 120_000);
       await waitFor(
         'the manager to show every observer on the last service and the others dead',
         async () => {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from '@vigil/broker';
 import type { StateEvent } from '@vigil/contracts';
-import { staged, waitFor, type World } from '@vigil/testkit';
+import { staged, type World } from '@vigil/testkit';
 import type { Scenario, ScenarioContext } from '../scenario';
-import { metricTotal, startWorld } from '../vigil';
+import { catchUpFromBacklog, startWorld } from '../vigil';
 
 /** Observers per `observers.started` message, as a service batches them. */
 const PER_MESSAGE = 1000;
@@ -96,16 +96,7 @@ async function perEvent(ctx: ScenarioContext, history: number, active: number, e
     const queued = await queueMoves(ctx, world, ids, events);
     const messages = (await world.queueCounts(world.names.stateQueue)).messageCount;
     ctx.progress(`history ${history}: ${queued} events in ${messages} messages queued; starting the manager`);
-    await world.startManager();
-    const readyAt = performance.now();
-    const appliedMs = await waitFor(
-      `the manager to apply ${messages} state messages`,
-      async () =>
-        metricTotal(await world.metrics(), 'vigil_state_messages_total') >= messages
-          ? performance.now() - readyAt
-          : undefined,
-      { timeoutMs: 1_800_000, intervalMs: 100 },
-    );
+    const { appliedMs } = await catchUpFromBacklog(world, messages, 1_800_000);
     // Each start after the first round moved its observer: a figure of no-ops would be no figure.
     const [moves] = await world.sql<{ count: string }>(
       `SELECT count(*) FROM observer_events WHERE event = 'moved' AND observer_id = ANY($1::uuid[])`,

@@ -1,7 +1,7 @@
 import { waitFor, type ServiceHandle, type World } from '@vigil/testkit';
 import type { Scenario, ScenarioContext } from '../scenario';
 import { sleep } from '../scenario';
-import { createTickers, metricTotal, percentile, startWorld } from '../vigil';
+import { catchUpFromBacklog, createTickers, metricTotal, percentile, startWorld } from '../vigil';
 
 /** The fleet's tickers publish once a minute, as a watcher of a slow feed would. */
 const TICK_MS = 60_000;
@@ -98,17 +98,7 @@ async function catchUp(ctx: ScenarioContext, world: World, victim: ServiceHandle
   await sleep(Math.max(0, downMs - (Date.now() - downAt)));
   const messages = (await world.queueCounts(world.names.stateQueue)).messageCount;
   ctx.progress(`manager down ${Date.now() - downAt} ms; ${messages} state messages waiting`);
-  await world.startManager();
-  const readyAt = performance.now();
-  const { appliedMs, events } = await waitFor(
-    `the manager to apply ${messages} state messages`,
-    async () => {
-      const text = await world.metrics();
-      if (metricTotal(text, 'vigil_state_messages_total') < messages) return undefined;
-      return { appliedMs: performance.now() - readyAt, events: metricTotal(text, 'vigil_state_events_total') };
-    },
-    { timeoutMs: 300_000, intervalMs: 50 },
-  );
+  const { appliedMs, events } = await catchUpFromBacklog(world, messages, 300_000);
   return { events, perS: events / (appliedMs / 1000) };
 }
 
