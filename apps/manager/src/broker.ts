@@ -162,10 +162,47 @@ export class ManagerBroker {
 
   async publishJob(job: JobMessage): Promise<void> {
     const publishing = this.requirePublishing();
-    if (!publishing.declaredPools.has(job.pool)) {
-      // A message published to a queue that does not exist yet would be dropped silently.
-      await this.declarePool(publishing, job.pool);
+    await this.declarePools(publishing, [job]);
+    await this.sendJob(publishing, job);
+  }
+
+  /**
+   * A move: the next generation of each copy, then the answer that names them
+   * (`service.drain-accepted`), written to one channel in that order without a wait between. The
+   * broker takes a channel's messages in order, so a service that got the answer knows the jobs
+   * are queued, whenever this manager dies. (Answered after the jobs' confirms, a manager killed in
+   * between would leave the service without an answer: it would hand its copies back while their
+   * next generations ran elsewhere, two copies until a manager came back.) A job the broker then
+   * refuses is lost to the move; the service drops its copy as moved, and the observer runs again
+   * once the lost-job audit publishes it. Resolves with each job's outcome once the answer is sent.
+   */
+  async publishMove(
+    serviceId: string,
+    jobs: readonly JobMessage[],
+    requestId: string | undefined,
+  ): Promise<PromiseSettledResult<void>[]> {
+    const publishing = this.requirePublishing();
+    await this.declarePools(publishing, jobs);
+    const confirms = jobs.map((job) => this.sendJob(publishing, job));
+    const answered = this.sendDrainAccepted(
+      serviceId,
+      jobs.map((job) => job.observerId),
+      requestId,
+    );
+    const outcomes = await Promise.allSettled(confirms);
+    await answered;
+    return outcomes;
+  }
+
+  /** A message published to a queue that does not exist yet would be dropped silently. */
+  private async declarePools(publishing: Publishing, jobs: readonly JobMessage[]): Promise<void> {
+    for (const pool of new Set(jobs.map((job) => job.pool))) {
+      if (!publishing.declaredPools.has(pool)) await this.declarePool(publishing, pool);
     }
+  }
+
+  /** Writes the job to the channel at once (before its first wait), then waits for its confirm. */
+  private async sendJob(publishing: Publishing, job: JobMessage): Promise<void> {
     const send = () =>
       publishing.publisher.publish('', this.names.jobsQueue(job.pool), encodeMessage(job), {
         messageId: job.observerId,
@@ -251,7 +288,11 @@ export class ManagerBroker {
   }
 
   /** Tells a draining service which of its observers the manager is moving (see `DrainAcceptedMessage`). */
-  sendDrainAccepted(serviceId: string, moving: readonly string[], requestId: string | undefined): Promise<void> {
+  private sendDrainAccepted(
+    serviceId: string,
+    moving: readonly string[],
+    requestId: string | undefined,
+  ): Promise<void> {
     return this.sendToService({
       type: 'service.drain-accepted',
       serviceId,

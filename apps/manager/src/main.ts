@@ -144,28 +144,23 @@ async function run(): Promise<void> {
     onBorn: (born) => catalog.announce(born.serviceId, born.kinds),
   });
   /**
-   * Publishes the next generation of each observer a service asked to move, then tells the
-   * service which ones are moving. A job whose publish failed is left out: the service keeps that
-   * copy (or, stopping, hands its job back), and the older generation runs on.
+   * Publishes the next generation of each observer a service asked to move, and tells the service
+   * which ones are moving (see `ManagerBroker.publishMove`).
    */
   const startMove = async (move: Effects['moves'][number]): Promise<void> => {
     const { serviceId, purpose, jobs } = move;
-    const published = await Promise.all(
-      jobs.map((job) =>
-        broker.publishJob(job).then(
-          () => job.observerId,
-          (err: unknown) => {
-            log.warn({ err: coerceError(err), observerId: job.observerId }, 'could not publish a move');
-            return undefined;
-          },
-        ),
-      ),
-    );
-    const moving = published.filter((id) => id !== undefined);
-    metrics.moves.inc({ step: 'published' }, moving.length);
-    metrics.movesPublished.inc({ purpose }, moving.length);
-    log.info({ serviceId, purpose, moving: moving.length, of: jobs.length }, 'moving observers off a service');
-    await broker.sendDrainAccepted(serviceId, moving, move.requestId);
+    const outcomes = await broker.publishMove(serviceId, jobs, move.requestId);
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') return;
+      log.warn(
+        { err: coerceError(outcome.reason), observerId: jobs[i]?.observerId },
+        'could not publish a move; the lost-job audit publishes it again once its copy stopped',
+      );
+    });
+    const moving = outcomes.filter((outcome) => outcome.status === 'fulfilled').length;
+    metrics.moves.inc({ step: 'published' }, moving);
+    metrics.movesPublished.inc({ purpose }, moving);
+    log.info({ serviceId, purpose, moving, of: jobs.length }, 'moving observers off a service');
   };
   /** Barriers on their way through the state queue, by id: what to call when each comes back. */
   const barriers = new Map<string, () => void>();
