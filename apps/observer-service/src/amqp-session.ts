@@ -34,8 +34,8 @@ import { TurnQueue } from './turn-queue';
 const STATE_PUBLISH_TIMEOUT_MS = 5_000;
 /** How often the stall watch looks at the clock, ms. */
 const STALL_TICK_MS = 250;
-/** Jobs, and control messages, handled per turn of the event loop in a burst (see TurnQueue). */
-const MESSAGES_PER_TURN = 20;
+/** How long jobs, or control messages, are handled per turn of the event loop in a burst, ms (see TurnQueue). */
+const TURN_BUDGET_MS = 10;
 /** A consume connection waits this long for the publish connection before it retries, ms. */
 const PUBLISH_CONNECTION_WAIT_MS = 10_000;
 
@@ -114,12 +114,12 @@ export class AmqpSession implements JobTransport<JobDelivery> {
   /** An operator drain holds the job consumers back (see setDrained). */
   private drained = false;
   private readonly jobs = new TurnQueue<{ session: JobsSession; queue: string; msg: ConsumeMessage }>(
-    MESSAGES_PER_TURN,
+    TURN_BUDGET_MS,
     ({ session, queue, msg }) => this.handJob(session, queue, msg),
     (err) => this.options.log.error({ err: coerceError(err) }, 'could not handle a job message'),
   );
   private readonly controls = new TurnQueue<{ msg: ConsumeMessage; receivedAt: number }>(
-    MESSAGES_PER_TURN,
+    TURN_BUDGET_MS,
     ({ msg, receivedAt }) => this.handControl(msg, receivedAt),
     (err) => this.options.log.error({ err: coerceError(err) }, 'could not handle a control message'),
   );
