@@ -189,8 +189,8 @@ export class ManagerBroker {
       jobs.map((job) => job.observerId),
       requestId,
     );
-    const outcomes = await Promise.allSettled(confirms);
-    await answered;
+    // Both awaited at once: an answer refused while the confirms are still out is not left unhandled.
+    const [outcomes] = await Promise.all([Promise.allSettled(confirms), answered]);
     return outcomes;
   }
 

@@ -119,13 +119,13 @@ async function run(): Promise<void> {
         log.info({ moved: moved.length, from }, 'moved; releasing the copies left on their old services');
       }
       for (const release of effects.release) {
-        const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
         if (release.reason === 'moved') continue;
         if (release.reason === 'paused') {
           metrics.cancelsSent.inc({ why: 'paused' });
           log.info(release, `a paused observer runs on ${release.serviceId}; releasing it`);
           continue;
         }
+        const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
         metrics.duplicateRuns.inc({ cause: release.reason });
         log.warn(
           { ...release, overlapMs },

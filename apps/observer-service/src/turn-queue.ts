@@ -10,10 +10,15 @@ export class TurnQueue<T> {
 
   constructor(
     private readonly budgetMs: number,
-    /** Must not throw: a throw is reported to `onError` and the next item is handled. */
+    /** Should not throw; if it does, `onError` hears of it and the next item is handled all the same. */
     private readonly handle: (item: T) => void,
     private readonly onError: (err: unknown) => void,
   ) {}
+
+  /** Items waiting for their turn. */
+  get pending(): number {
+    return this.items.length;
+  }
 
   push(item: T): void {
     this.items.push(item);
