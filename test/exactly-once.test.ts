@@ -1,7 +1,7 @@
 /**
- * Exactly one run, held by the protocol: a duplicate job is released, lost jobs are published
- * again at a new generation, a create cut short is not published twice, and a job no service can
- * run says why it waits. What runs where is judged from the observations stream.
+ * Exactly one run, held by the protocol: a duplicate job is released, lost jobs (and the lost
+ * next generation of a move) are published again at a new generation, a create cut short is not
+ * published twice, and a job no service can run says why it waits. What runs where is judged from the observations stream.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -145,6 +145,54 @@ describe('exactly one run', { timeout: 180_000 }, () => {
     for (const id of waiting) await world.api('DELETE', `/observers/${id}`);
     for (const id of [...running, ...waiting]) await world.waitForStatus(id, 'Deleted');
     await full.process.kill();
+  });
+
+  it('a move whose next generation is lost: the old copy runs on until the audit publishes the one after', async (t) => {
+    // Both services full: a restart's next generation waits in the queue, where it is purged.
+    const a = await world.startService('stall-a', { CAPACITY: '1' });
+    const id = await world.createTicker('stall');
+    await world.waitForStatus(id, 'Processing', a.id);
+    const b = await world.startService('stall-b', { CAPACITY: '1' });
+    const other = await world.createTicker('stall-other');
+    await world.waitForStatus(other, 'Processing', b.id);
+    assert.equal((await world.api('POST', `/observers/${id}/restart`)).status, 202);
+    await waitFor(
+      'generation 2 waiting in the queue',
+      async () => (await world.queueCounts(world.names.jobsQueue('default'))).messageCount === 1,
+    );
+    assert.equal(await world.purge(world.names.jobsQueue('default')), 1);
+
+    // With nowhere to run, the move is not stalled but waiting: generation 1 runs on.
+    await delay(LOST_AFTER_MS + 1_000);
+    assert.deepEqual(world.watch.runningOn(id, 350), [a.id]);
+    assert.equal((await world.observer(id)).generation, 2);
+
+    const c = await world.startService('stall-c', { CAPACITY: '1' });
+    const observer = await waitFor(
+      'generation 3 to run on c, and a to be released',
+      async () => {
+        const now = await world.observer(id);
+        const on = world.watch.runningOn(id, 350);
+        return now.serviceId === c.id && on.length === 1 && on[0] === c.id ? now : undefined;
+      },
+      { timeoutMs: LOST_AFTER_MS + 10_000 },
+    );
+    assert.equal(observer.generation, 3);
+    const republished = observer.timeline.find((e) => e.event === 'republished');
+    assert.equal(republished?.generation, 3);
+    assert.equal(republished?.serviceId, a.id);
+    assert.match(String(republished?.reason), /move stalled/);
+    assert.match(await world.metrics(), /vigil_jobs_republished_total\{reason="stalled-move"\} 1/);
+    // Make-before-break: a's copy ran until c's did (a ticker ticks every 100 ms).
+    const runs = world.watch.runsOf(id);
+    const lastOnA = Math.max(...runs.filter((run) => run.serviceId === a.id).map((run) => run.end));
+    const gapMs = runs.find((run) => run.serviceId === c.id)!.start - lastOnA;
+    t.diagnostic(`from a's last tick to c's first: ${gapMs} ms`);
+    assert.ok(gapMs <= 200, `silent for ${gapMs} ms`);
+
+    for (const observerId of [id, other]) await world.api('DELETE', `/observers/${observerId}`);
+    for (const observerId of [id, other]) await world.waitForStatus(observerId, 'Deleted');
+    await Promise.all([a.process.kill(), b.process.kill(), c.process.kill()]);
   });
 
   it('a create cut short after its publish, the manager down past 10 s: the job is not published twice', async () => {

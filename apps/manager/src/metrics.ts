@@ -62,7 +62,7 @@ export function createMetrics() {
     }),
     jobsRepublished: new Counter({
       name: 'vigil_jobs_republished_total',
-      help: 'Jobs published again at a new generation, by reason (lost: no live service held them)',
+      help: 'Jobs published again at a new generation, by reason (lost: no live service held them; stalled-move: the next generation of a move never ran)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

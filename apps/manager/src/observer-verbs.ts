@@ -93,6 +93,7 @@ export class ObserverVerbs {
       'restart',
       `status = CASE WHEN status = 'Failed' THEN 'Created' ELSE status END,
        generation = generation + 1, moved_from = service_id, last_error = NULL,
+       moved_at = CASE WHEN service_id IS NULL THEN moved_at ELSE now() END,
        unplaced_since = CASE WHEN service_id IS NULL THEN now() ELSE unplaced_since END`,
       'restarted',
       'restarted by request',
@@ -117,7 +118,9 @@ export class ObserverVerbs {
       'update',
       `params = $2::jsonb, secret_params = $3::jsonb,
        generation = CASE WHEN status IN ('Created', 'Processing') THEN generation + 1 ELSE generation END,
-       moved_from = CASE WHEN status IN ('Created', 'Processing') THEN service_id ELSE moved_from END`,
+       moved_from = CASE WHEN status IN ('Created', 'Processing') THEN service_id ELSE moved_from END,
+       moved_at = CASE WHEN status IN ('Created', 'Processing') AND service_id IS NOT NULL THEN now()
+                       ELSE moved_at END`,
       'params-changed',
       running ? 'params changed by request: the next generation runs with them' : 'params changed by request',
       [JSON.stringify(params), JSON.stringify(check.secretPaths)],

@@ -158,20 +158,29 @@ export class Reconciler {
   /**
    * The lost-job audit. An observer that should run (not Deleted, not Failed) and that no live
    * service has reported for LOST_AFTER_MS is lost if its job is not waiting in its pool's queue.
+   * So is a move (or a restart, or new params) whose next generation no service has run
+   * LOST_AFTER_MS after it was published: its old copy runs on, but the job that was to replace it
+   * is gone, and without it the move never ends (a drain would wait for it forever, and the
+   * rebalancer waits for the pool's moves to end).
    * The audit tells a lost job from one waiting for a free slot by the pool: it judges a pool only
    * when the pool's queue has no job ready and its services have free slots (from their
    * heartbeats), and has been so for longer than their heartbeat interval, so that any service
    * holding a job has reported it; and only once the state queue is drained and a barrier has
    * come back, so that those reports are applied. A lost job is published again at generation
-   * + 1: a copy of the older generation that surfaces later is dropped by services or released.
+   * + 1: a copy of the older generation that surfaces later is dropped by services or released,
+   * and so is a stalled move's old copy once the new one runs.
    */
   private async auditLostJobs(): Promise<void> {
     const { db, broker, lostAfterMs } = this.options;
     const pools = await sql<{ pool: string }>(
       db,
-      `SELECT DISTINCT pool FROM observers
+      `SELECT pool FROM observers
        WHERE service_id IS NULL AND status IN ('Created', 'OnDeleting')
-         AND unplaced_since < now() - make_interval(secs => $1 / 1000.0)`,
+         AND unplaced_since < now() - make_interval(secs => $1 / 1000.0)
+       UNION
+       SELECT pool FROM observers
+       WHERE service_id IS NOT NULL AND generation <> running_generation
+         AND moved_at < now() - make_interval(secs => $1 / 1000.0)`,
       [lostAfterMs],
     );
     for (const pool of this.emptyPools.keys()) if (!pools.some((p) => p.pool === pool)) this.emptyPools.delete(pool);
@@ -194,11 +203,14 @@ export class Reconciler {
       if (performance.now() - empty.localAt >= settleMs) judgeable.push({ pool, since: empty.dbAt });
     }
     if (judgeable.length === 0 || !(await this.caughtUp())) return;
-    for (const { pool, since } of judgeable) await this.republishLost(pool, since);
+    for (const { pool, since } of judgeable) {
+      await this.republishLost(pool, since);
+      await this.republishStalledMoves(pool, since);
+    }
   }
 
   private async republishLost(pool: string, since: Date): Promise<void> {
-    const { broker, metrics, log, lostAfterMs } = this.options;
+    const { metrics, log, lostAfterMs } = this.options;
     const jobs = await this.options.transaction(async (tx) => {
       const rows = await sql<JobMessage & { status: 'Created' | 'OnDeleting' }>(
         tx,
@@ -226,21 +238,72 @@ export class Reconciler {
       return rows;
     });
     if (jobs.length === 0) return;
-    const published: string[] = [];
-    for (const { status: _status, ...job } of jobs) {
-      try {
-        await broker.publishJob(job);
-        published.push(job.observerId);
-      } catch (err) {
-        log.warn({ err: coerceError(err), observerId: job.observerId }, 'could not republish a lost job; next pass');
-      }
-    }
+    const published = await this.publishAgain(jobs.map(({ status: _status, ...job }) => job));
     await sql(this.options.db, `UPDATE observers SET job_published = true WHERE id = ANY($1::uuid[])`, [published]);
     metrics.jobsRepublished.inc({ reason: 'lost' }, published.length);
     log.warn(
       { pool, observers: published.length, sample: published.slice(0, 10) },
       'republished lost jobs at a new generation',
     );
+  }
+
+  /**
+   * Moves of this pool whose next generation was published before the pool was first seen with
+   * nothing waiting, and that no service has reported running since: published again at the
+   * generation after, from the same old copy (which is released once the new one runs).
+   */
+  private async republishStalledMoves(pool: string, since: Date): Promise<void> {
+    const { metrics, log, lostAfterMs } = this.options;
+    const jobs = await this.options.transaction(async (tx) => {
+      const rows = await sql<JobMessage & { serviceId: string }>(
+        tx,
+        `UPDATE observers SET generation = generation + 1, moved_at = now(), updated_at = now()
+         WHERE id IN (SELECT id FROM observers
+                      WHERE pool = $1 AND service_id IS NOT NULL AND generation <> running_generation
+                        AND status = 'Processing' AND contender_service_id IS NULL
+                        AND moved_at < $2 AND moved_at < now() - make_interval(secs => $3 / 1000.0)
+                      ORDER BY id LIMIT $4 FOR UPDATE)
+         RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs",
+                   service_id AS "serviceId"`,
+        [pool, since, lostAfterMs, BATCH],
+      );
+      await recordTimeline(
+        tx,
+        rows.map((job) => ({
+          observerId: job.observerId,
+          event: 'republished',
+          status: 'Processing',
+          serviceId: job.serviceId,
+          generation: job.generation,
+          reason:
+            `move stalled: no service ran generation ${job.generation - 1} for ${lostAfterMs} ms, and no job ` +
+            `of it waits in its queue; the copy here runs until generation ${job.generation} does`,
+        })),
+      );
+      return rows;
+    });
+    if (jobs.length === 0) return;
+    const published = await this.publishAgain(jobs.map(({ serviceId: _serviceId, ...job }) => job));
+    metrics.jobsRepublished.inc({ reason: 'stalled-move' }, published.length);
+    log.warn(
+      { pool, observers: published.length, sample: published.slice(0, 10) },
+      'republished the jobs of stalled moves at a new generation',
+    );
+  }
+
+  /** Publishes each job; returns the observers whose job the broker took. */
+  private async publishAgain(jobs: readonly JobMessage[]): Promise<string[]> {
+    const { broker, log } = this.options;
+    const published: string[] = [];
+    for (const job of jobs) {
+      try {
+        await broker.publishJob(job);
+        published.push(job.observerId);
+      } catch (err) {
+        log.warn({ err: coerceError(err), observerId: job.observerId }, 'could not republish a job; next pass');
+      }
+    }
+    return published;
   }
 
   /** A state queue from a version before single-active-consumer is replaced once it is empty. */

@@ -13,6 +13,7 @@ import { ServiceEvents1764000000010 } from './migrations/1764000000010-service-e
 import { Staleness1764000000011 } from './migrations/1764000000011-staleness';
 import { Retention1764000000012 } from './migrations/1764000000012-retention';
 import { CancelIndex1764000000013 } from './migrations/1764000000013-cancel-index';
+import { MovingIndex1764000000014 } from './migrations/1764000000014-moving-index';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -34,6 +35,7 @@ export function createDataSource(url: string): DataSource {
       Staleness1764000000011,
       Retention1764000000012,
       CancelIndex1764000000013,
+      MovingIndex1764000000014,
     ],
     migrationsRun: true,
     synchronize: false,

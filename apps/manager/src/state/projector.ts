@@ -415,6 +415,7 @@ export class StateProjector {
          last_published_at = $5::timestamptz,
          generation = CASE WHEN $6 THEN generation + 1 ELSE generation END,
          moved_from = CASE WHEN $6 THEN service_id ELSE moved_from END,
+         moved_at = CASE WHEN $6 THEN now() ELSE moved_at END,
          updated_at = now()
        WHERE id = $1 AND service_id = $2 AND running_generation = $3 AND status = 'Processing'
        RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs", status`,
