@@ -39,6 +39,18 @@ describe('planRebalance', () => {
     assert.deepEqual(planRebalance([member('a', 50), member('b', 50), member('c', 50)], 0.1, 1_000), []);
   });
 
+  it('shares are whole: services just above a fractional share shed, so a joiner is not left short', () => {
+    // 31 observers on 5 services: 6.2 each. One keeps 7; the other three shed one each.
+    const members = [member('a', 7), member('b', 7), member('c', 7), member('d', 7), member('e', 3)];
+    assert.deepEqual(planRebalance(members, 0.1, 1_000), [
+      { serviceId: 'b', count: 1 },
+      { serviceId: 'c', count: 1 },
+      { serviceId: 'd', count: 1 },
+    ]);
+    const after = [member('a', 7), member('b', 6), member('c', 6), member('d', 6), member('e', 6)];
+    assert.deepEqual(planRebalance(after, 0.1, 1_000), []);
+  });
+
   it('a lone service, or an empty pool, has nothing to rebalance', () => {
     assert.deepEqual(planRebalance([member('a', 100)], 0.1, 1_000), []);
     assert.deepEqual(planRebalance([member('a', 0), member('b', 0)], 0.1, 1_000), []);

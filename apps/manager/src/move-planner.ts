@@ -41,9 +41,12 @@ export interface PoolMember {
 
 /**
  * How many observers each service of one pool should shed so that every one holds its even share
- * (by capacity), give or take `tolerance`. A service sheds only what is above its share (rounded
- * down), and only as many as the services below theirs have room for, so a move never pushes its
- * receiver over its own share: rebalancing cannot oscillate. `budget` caps the total.
+ * (by capacity), once any is off by more than `tolerance`. Shares are made whole first: each
+ * service's share rounded down, and the observers left over go one each to the services with the
+ * largest remainder (those running the most first, so fewer move). A service sheds only what is
+ * above its whole share, so a service at its share never sheds: rebalancing cannot oscillate.
+ * Shedding against the fractional share instead would leave every service just above it keeping
+ * its extra observer, and a joiner short by one per service. `budget` caps the total.
  */
 export function planRebalance(
   members: readonly PoolMember[],
@@ -56,11 +59,13 @@ export function planRebalance(
   const share = (m: PoolMember) => (running * m.capacity) / capacity;
   const uneven = members.some((m) => Math.abs(m.running - share(m)) > Math.max(1, tolerance * share(m)));
   if (!uneven) return [];
-  const excess = members.map((m) => ({ serviceId: m.serviceId, count: Math.floor(m.running - share(m)) }));
-  const room = members.reduce((sum, m) => sum + Math.max(0, Math.floor(share(m) - m.running)), 0);
-  const over = excess.filter((e) => e.count > 0);
+  const target = wholeShares(members, share);
+  const over = members
+    .map((m) => ({ serviceId: m.serviceId, count: m.running - target.get(m.serviceId)! }))
+    .filter((e) => e.count > 0);
+  // The whole shares add up to what runs, so what the services over theirs shed, those under take.
   const wanted = over.reduce((sum, e) => sum + e.count, 0);
-  const total = Math.min(wanted, room, Math.max(0, Math.floor(budget)));
+  const total = Math.min(wanted, Math.max(0, Math.floor(budget)));
   if (total === 0) return [];
   // Each over-full service sheds its part of the total, in proportion to its excess.
   let left = total;
@@ -75,6 +80,21 @@ export function planRebalance(
     left -= extra;
   }
   return plan.filter((p) => p.count > 0);
+}
+
+/** Each member's share as a whole number of observers; they add up to what the pool runs. */
+function wholeShares(members: readonly PoolMember[], share: (m: PoolMember) => number): Map<string, number> {
+  const target = new Map(members.map((m) => [m.serviceId, Math.floor(share(m))]));
+  let leftOver = members.reduce((sum, m) => sum + m.running, 0) - [...target.values()].reduce((a, b) => a + b, 0);
+  const byClaim = [...members].sort(
+    (a, b) => share(b) - Math.floor(share(b)) - (share(a) - Math.floor(share(a))) || b.running - a.running,
+  );
+  for (const m of byClaim) {
+    if (leftOver === 0) break;
+    target.set(m.serviceId, target.get(m.serviceId)! + 1);
+    leftOver--;
+  }
+  return target;
 }
 
 /**
