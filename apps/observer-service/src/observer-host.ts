@@ -92,6 +92,8 @@ export class ObserverHost<D> {
   private readonly runs = new Set<ObserverRun>();
   /** Runs while some observer here may go stale. */
   private staleWatch: NodeJS.Timeout | undefined;
+  /** Starts of this turn of the event loop, logged together when it ends. */
+  private startsToLog: { job: JobMessage; redelivered: boolean }[] = [];
   private readonly notes: ObserverNotes;
   /** The service's restart policy with each kind's overrides, made once per kind. */
   private readonly policies = new Map<ObserverKind, RestartPolicy>();
@@ -401,9 +403,34 @@ export class ObserverHost<D> {
       this.staleWatch.unref();
     }
     const redelivered = this.options.transport.wasRedelivered(hold.delivery);
-    this.options.log.info({ ...observerBindings(job), redelivered }, 'observer started');
+    if (this.startsToLog.push({ job, redelivered }) === 1) setImmediate(() => this.logStarts());
     this.options.reports.started(job, redelivered);
     void run.start().then((outcome) => this.ended(hold, outcome));
+  }
+
+  /**
+   * One line for a lone start, one summary line for a burst (a takeover of ten thousand would
+   * otherwise write ten thousand lines, an eighth of its CPU); each start of a burst is at debug.
+   */
+  private logStarts(): void {
+    const { log } = this.options;
+    const starts = this.startsToLog;
+    this.startsToLog = [];
+    if (starts.length === 1) {
+      log.info({ ...observerBindings(starts[0]!.job), redelivered: starts[0]!.redelivered }, 'observer started');
+      return;
+    }
+    if (log.isLevelEnabled('debug'))
+      for (const { job, redelivered } of starts)
+        log.debug({ ...observerBindings(job), redelivered }, 'observer started');
+    log.info(
+      {
+        started: starts.length,
+        redelivered: starts.filter((s) => s.redelivered).length,
+        sample: starts.slice(0, 10).map((s) => s.job.name),
+      },
+      'observers started',
+    );
   }
 
   /** Only the copy that owns the observer here speaks for it; a stopping one is silent. */
