@@ -20,7 +20,10 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     serializers: { err: pino.stdSerializers.err },
   };
-  if (!process.stdout.isTTY) return pino(config);
+  // Written off the event loop: a synchronous write to a pipe whose reader is slow (a log shipper,
+  // a busy parent process) stalls every observer of the service until the reader catches up.
+  // What is still buffered is written synchronously on exit.
+  if (!process.stdout.isTTY) return pino(config, pino.destination({ dest: 1, sync: false }));
   // In this thread and synchronous: a line logged just before the process exits is not lost.
   return pino(
     config,
