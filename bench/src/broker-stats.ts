@@ -8,6 +8,10 @@ const run = promisify(execFile);
 /** Runs `rabbitmqctl <args>` against the node measured and returns its stdout (a private node's `ctl`). */
 export type Rabbitmqctl = (args: string[]) => Promise<string>;
 
+/** `rabbitmqctl` of this machine's own node: the bench's shared broker. */
+export const localRabbitmqctl: Rabbitmqctl = async (args) =>
+  (await run('rabbitmqctl', args, { timeout: 60_000 })).stdout;
+
 /**
  * The broker's own view of itself, through `rabbitmqctl` and the file system of the broker's
  * machine (the bench's broker is local).

@@ -1,4 +1,6 @@
 import { waitFor, type ServiceHandle, type World } from '@vigil/testkit';
+import { localRabbitmqctl, sampleQueues } from '../broker-stats';
+import { cpuSeconds } from '../machine';
 import type { Scenario, ScenarioContext } from '../scenario';
 import { sleep } from '../scenario';
 import { catchUpFromBacklog, createTickers, metricTotal, percentile, startWorld } from '../vigil';
@@ -11,6 +13,8 @@ const HEARTBEAT_MS = 5_000;
 const LIST_SAMPLES = 100;
 /** A list page as the dashboard asks for one. */
 const PAGE = 100;
+/** How long the manager's CPU is read with the fleet at rest: four rounds of heartbeats. */
+const AT_REST_MS = 4 * HEARTBEAT_MS;
 
 /** Distinct observers heard from since `since` (epoch ms), from any service but `except`. */
 function heardFrom(world: World, except?: string) {
@@ -120,7 +124,9 @@ export const fleet: Scenario = {
     `S services hold N tickers each (one tick a minute, heartbeats every ${HEARTBEAT_MS / 1000} s), created by ` +
     '50 concurrent clients through the API: creates per second over the POSTs, time from the first POST until ' +
     `every observer has published; p99 of ${LIST_SAMPLES} requests of each list query (first page, a cursor ` +
-    "halfway down, each filter); the manager's heap and the database size; a service killed with SIGKILL until " +
+    "halfway down, each filter); the manager's heap and the database size; the manager's CPU over " +
+    `${AT_REST_MS / 1000} s at rest (per observer listed by a heartbeat) and the jobs queue's memory, as ` +
+    '`rabbitmqctl list_queues` reports it; a service killed with SIGKILL until ' +
     'its observers all published elsewhere; then the manager killed, a second service killed while it is down, ' +
     'and state events applied per second once it is back.',
   params: [
@@ -139,6 +145,9 @@ export const fleet: Scenario = {
     })),
     { name: 'manager heap MB', unit: 'MB' },
     { name: 'database MB', unit: 'MB' },
+    { name: 'manager CPU at rest %', unit: '%' },
+    { name: 'manager CPU µs per observer heartbeat', unit: 'µs' },
+    { name: 'jobs queue memory MB', unit: 'MB' },
     { name: 'failover ms', unit: 'ms', target: { op: '<=', value: 1500, text: '<= 1.5 s' } },
     { name: 'observers moved', unit: 'observers' },
     { name: 'catch-up events', unit: 'events' },
@@ -174,6 +183,13 @@ export const fleet: Scenario = {
       stop();
       ctx.progress(`${n} created in ${postsS.toFixed(1)} s, all running after ${allRunningS.toFixed(1)} s`);
 
+      // At rest every observer is listed by its service's heartbeat, and the manager compares each.
+      const cpuBefore = cpuSeconds(world.manager!.pid);
+      await sleep(AT_REST_MS);
+      const restCpuS = cpuSeconds(world.manager!.pid) - cpuBefore;
+      const queue = world.names.jobsQueue('default');
+      const jobsQueue = (await sampleQueues(localRabbitmqctl, [queue]))[queue]!;
+
       const lists = await listQueries(world, n, fleet[0]!);
       const heap = metricTotal(await world.metrics(), 'vigil_manager_nodejs_heap_size_used_bytes');
       const [size] = await world.sql<{ bytes: string }>(`SELECT pg_database_size(current_database()) AS bytes`);
@@ -186,6 +202,9 @@ export const fleet: Scenario = {
         ...lists,
         'manager heap MB': heap / 1e6,
         'database MB': Number(size?.bytes ?? NaN) / 1e6,
+        'manager CPU at rest %': (restCpuS / (AT_REST_MS / 1000)) * 100,
+        'manager CPU µs per observer heartbeat': (restCpuS * 1e6) / ((n * AT_REST_MS) / HEARTBEAT_MS),
+        'jobs queue memory MB': jobsQueue.memoryBytes / 1e6,
         'failover ms': moved.ms,
         'observers moved': moved.moved,
         'catch-up events': caughtUp.events,

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from '@vigil/testkit';
-import { readFileSync } from 'node:fs';
+import { cpuSeconds } from '../machine';
 import { sleep, type Scenario } from '../scenario';
 import { allRunningOn, createTickers, startWorld } from '../vigil';
 
@@ -11,13 +10,6 @@ import { allRunningOn, createTickers, startWorld } from '../vigil';
 const HEARTBEAT_MS = 1_000;
 /** Tickers that tick once an hour: idle for the length of the measurement. */
 const IDLE_INTERVAL_MS = 3_600_000;
-
-/** CPU seconds the process has used, from /proc (user + system). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-}
 
 /**
  * docs/design.md, Targets: an idle observer costs ≤ 5 KB of heap (10,000 per service in 50 MB).
