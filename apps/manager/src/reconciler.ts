@@ -3,7 +3,7 @@ import type { JobMessage } from '@vigil/contracts';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { ManagerBroker } from './broker';
 import type { Metrics } from './metrics';
-import { sql } from './db/sql';
+import { JOB_COLUMNS, sql } from './db/sql';
 import { markServiceDead, type CrashLoopPolicy } from './state/service-deaths';
 import { recordTimeline } from './state/timeline';
 
@@ -221,7 +221,7 @@ export class Reconciler {
                         AND unplaced_since < $2 AND unplaced_since < now() - make_interval(secs => $3 / 1000.0)
                         AND (job_published OR created_at < now() - make_interval(secs => $4 / 1000.0))
                       ORDER BY id LIMIT $5 FOR UPDATE)
-         RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs", status`,
+         RETURNING ${JOB_COLUMNS}, status`,
         [pool, since, lostAfterMs, CREATE_GRACE_MS, BATCH],
       );
       await recordTimeline(
@@ -263,8 +263,7 @@ export class Reconciler {
                         AND status = 'Processing' AND contender_service_id IS NULL
                         AND moved_at < $2 AND moved_at < now() - make_interval(secs => $3 / 1000.0)
                       ORDER BY id LIMIT $4 FOR UPDATE)
-         RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs",
-                   service_id AS "serviceId"`,
+         RETURNING ${JOB_COLUMNS}, service_id AS "serviceId"`,
         [pool, since, lostAfterMs, BATCH],
       );
       await recordTimeline(

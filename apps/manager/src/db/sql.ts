@@ -19,6 +19,9 @@ export async function sql<T>(
   }
 }
 
+/** An observers row as the job message its services get (`RETURNING ${JOB_COLUMNS}`). */
+export const JOB_COLUMNS = `id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs"`;
+
 /** Names equal to `exact`, or starting with `prefix`. */
 export type NameFilter = { exact: string } | { prefix: string };
 

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { JobMessage, MovePurpose, StateEvent, StateEventOf } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
-import { sql } from '../db/sql';
+import { JOB_COLUMNS, sql } from '../db/sql';
 import {
   inRuns,
   unbatched,
@@ -147,7 +147,7 @@ export class StateProjector {
       tx,
       `UPDATE observers o SET generation = o.generation + 1, moved_from = $1, moved_at = now(), updated_at = now()
        WHERE o.id = ANY($2::uuid[])
-       RETURNING o.id AS "observerId", o.name, o.kind, o.pool, o.params, o.generation, o.stale_after_ms AS "staleAfterMs"`,
+       RETURNING ${JOB_COLUMNS}`,
       [e.serviceId, movable.map((c) => c.id)],
     );
     await recordTimeline(
@@ -418,7 +418,7 @@ export class StateProjector {
          moved_at = CASE WHEN $6 THEN now() ELSE moved_at END,
          updated_at = now()
        WHERE id = $1 AND service_id = $2 AND running_generation = $3 AND status = 'Processing'
-       RETURNING id AS "observerId", name, kind, pool, params, generation, stale_after_ms AS "staleAfterMs", status`,
+       RETURNING ${JOB_COLUMNS}, status`,
       [e.observerId, e.serviceId, e.generation, e.stale, e.lastPublishedAt, restart],
     );
     const row = rows[0];
