@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeMessage, type JobMessage } from '@vigil/contracts';
-import { createLogger } from '@vigil/logging';
+import { createLogger, type Logger } from '@vigil/logging';
+import pino from 'pino';
 import { defineKind, untilAborted, z, type ObserverKind } from '@vigil/observer-sdk';
 import { waitFor } from '@vigil/testkit';
 import { KindRegistry } from '../apps/observer-service/src/kind-registry';
@@ -97,8 +98,8 @@ function lingeringKind(stopMs: number) {
   return { kind, live };
 }
 
-/** A host with the lingering kind, and `extra` kinds beside it. */
-function setUp(stopMs = 100, extra: ObserverKind[] = []) {
+/** A host with the lingering kind, and `extra` kinds beside it, logging to `log` (nowhere by default). */
+function setUp(stopMs = 100, extra: ObserverKind[] = [], log: Logger = createLogger({ level: 'silent', base: {} })) {
   const { kind, live } = lingeringKind(stopMs);
   const transport = new FakeTransport();
   const reports = new Reports();
@@ -113,13 +114,38 @@ function setUp(stopMs = 100, extra: ObserverKind[] = []) {
     reports,
     publish: () => true,
     ended: () => undefined,
-    log: createLogger({ level: 'silent', base: {} }),
+    log,
   });
   const observerId = randomUUID();
   const job = (generation = 1, kindName = 'lingering', params: Record<string, unknown> = {}): Buffer =>
     encodeMessage({ observerId, name: 'x', kind: kindName, pool: 'default', params, generation });
   return { host, transport, reports, live, observerId, job };
 }
+
+describe('observer service core: start logs', () => {
+  it('a burst of starts is one summary line; a lone start is its own line', async () => {
+    type Line = { msg: string; started?: number; observerId?: string };
+    const lines: Line[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Line) });
+    const { host, transport } = setUp(0, [], log);
+    const connection: Connection = { alive: true };
+    const jobOf = (name: string) =>
+      encodeMessage({ observerId: randomUUID(), name, kind: 'lingering', pool: 'default', params: {}, generation: 1 });
+    for (let i = 0; i < 5; i++) host.deliver(transport.deliver(connection), jobOf(`burst-${i}`));
+    await delay(20);
+    const lone = JSON.parse(jobOf('lone').toString()) as JobMessage;
+    host.deliver(transport.deliver(connection), encodeMessage(lone));
+    await delay(20);
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.started ?? l.observerId]),
+      [
+        ['observers started', 5],
+        ['observer started', lone.observerId],
+      ],
+    );
+    await host.stop();
+  });
+});
 
 describe('observer service core: staleness', () => {
   it('a run silent past its staleAfterMs is reported stale once, and not before', async () => {
