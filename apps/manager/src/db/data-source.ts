@@ -14,6 +14,7 @@ import { Staleness1764000000011 } from './migrations/1764000000011-staleness';
 import { Retention1764000000012 } from './migrations/1764000000012-retention';
 import { CancelIndex1764000000013 } from './migrations/1764000000013-cancel-index';
 import { MovingIndex1764000000014 } from './migrations/1764000000014-moving-index';
+import { FilteredListing1764000000015 } from './migrations/1764000000015-filtered-listing';
 
 /** Every query is SQL of its own (see db/sql.ts); TypeORM runs migrations and transactions. */
 export function createDataSource(url: string): DataSource {
@@ -36,6 +37,7 @@ export function createDataSource(url: string): DataSource {
       Retention1764000000012,
       CancelIndex1764000000013,
       MovingIndex1764000000014,
+      FilteredListing1764000000015,
     ],
     migrationsRun: true,
     synchronize: false,
