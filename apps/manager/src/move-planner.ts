@@ -59,7 +59,7 @@ export function planRebalance(
   const share = (m: PoolMember) => (running * m.capacity) / capacity;
   const uneven = members.some((m) => Math.abs(m.running - share(m)) > Math.max(1, tolerance * share(m)));
   if (!uneven) return [];
-  const target = wholeShares(members, share);
+  const target = wholeShares(members, running, share);
   const over = members
     .map((m) => ({ serviceId: m.serviceId, count: m.running - target.get(m.serviceId)! }))
     .filter((e) => e.count > 0);
@@ -82,19 +82,17 @@ export function planRebalance(
   return plan.filter((p) => p.count > 0);
 }
 
-/** Each member's share as a whole number of observers; they add up to what the pool runs. */
-function wholeShares(members: readonly PoolMember[], share: (m: PoolMember) => number): Map<string, number> {
-  const target = new Map(members.map((m) => [m.serviceId, Math.floor(share(m))]));
-  let leftOver = members.reduce((sum, m) => sum + m.running, 0) - [...target.values()].reduce((a, b) => a + b, 0);
-  const byClaim = [...members].sort(
-    (a, b) => share(b) - Math.floor(share(b)) - (share(a) - Math.floor(share(a))) || b.running - a.running,
-  );
-  for (const m of byClaim) {
-    if (leftOver === 0) break;
-    target.set(m.serviceId, target.get(m.serviceId)! + 1);
-    leftOver--;
-  }
-  return target;
+/** Each member's share as a whole number of observers; they add up to `running`, what the pool runs. */
+function wholeShares(
+  members: readonly PoolMember[],
+  running: number,
+  share: (m: PoolMember) => number,
+): Map<string, number> {
+  const shares = members.map((m) => ({ m, whole: Math.floor(share(m)), remainder: share(m) % 1 }));
+  const leftOver = running - shares.reduce((sum, s) => sum + s.whole, 0);
+  shares.sort((a, b) => b.remainder - a.remainder || b.m.running - a.m.running);
+  for (const s of shares.slice(0, Math.max(0, leftOver))) s.whole += 1;
+  return new Map(shares.map((s) => [s.m.serviceId, s.whole]));
 }
 
 /**

@@ -180,6 +180,7 @@ export class Reconciler {
        UNION
        SELECT pool FROM observers
        WHERE service_id IS NOT NULL AND generation <> running_generation
+         AND status = 'Processing' AND contender_service_id IS NULL
          AND moved_at < now() - make_interval(secs => $1 / 1000.0)`,
       [lostAfterMs],
     );

@@ -112,27 +112,19 @@ export class World {
     return { ...FAST, AMQP_URL: this.amqpUrl, VIGIL_PREFIX: this.prefix, ...this.extraEnv };
   }
 
-  async startManager(
-    env: Record<string, string> = {},
-    { nodeArgs = [] }: { nodeArgs?: readonly string[] } = {},
-  ): Promise<AppProcess> {
-    const manager = new AppProcess(
-      'manager',
-      MANAGER_MAIN,
-      {
-        // Tests place observers on the services they choose; rebalancing has tests of its own.
-        REBALANCE: 'off',
-        ...this.commonEnv(),
-        DATABASE_URL: this.databaseUrl,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        VIGIL_ADMIN_TOKEN: this.adminToken,
-        // Tests create hundreds of observers in a burst; the limit has a test of its own.
-        WRITE_RATE_LIMIT_PER_MINUTE: '0',
-        ...env,
-      },
-      nodeArgs,
-    );
+  async startManager(env: Record<string, string> = {}): Promise<AppProcess> {
+    const manager = new AppProcess('manager', MANAGER_MAIN, {
+      // Tests place observers on the services they choose; rebalancing has tests of its own.
+      REBALANCE: 'off',
+      ...this.commonEnv(),
+      DATABASE_URL: this.databaseUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      VIGIL_ADMIN_TOKEN: this.adminToken,
+      // Tests create hundreds of observers in a burst; the limit has a test of its own.
+      WRITE_RATE_LIMIT_PER_MINUTE: '0',
+      ...env,
+    });
     this.manager = manager;
     const ready = await waitFor('the manager to be ready', () => manager.logged('manager ready').at(-1), {
       timeoutMs: 30_000,
