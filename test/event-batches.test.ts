@@ -64,4 +64,14 @@ describe('manager: how a batch of state events is cut before it is applied', () 
     const last = staged.heartbeat(serviceA, 'a', [x, y]);
     assert.deepEqual(withoutStaleHeartbeats([first, other, start, last]), [other, start, last]);
   });
+
+  it('withoutStaleHeartbeats: a heartbeat without a listing never supersedes one with a listing', () => {
+    const listing = staged.heartbeat(serviceA, 'a', [x]);
+    const beat = staged.beat(serviceA, 'a', 1);
+    const laterBeat = staged.beat(serviceA, 'a', 1);
+    const laterListing = staged.heartbeat(serviceA, 'a', [x, y]);
+    assert.deepEqual(withoutStaleHeartbeats([listing, beat, laterBeat]), [listing, laterBeat]);
+    assert.deepEqual(withoutStaleHeartbeats([beat, listing, laterBeat]), [listing, laterBeat]);
+    assert.deepEqual(withoutStaleHeartbeats([listing, beat, laterListing]), [laterListing]);
+  });
 });

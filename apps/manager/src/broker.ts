@@ -22,6 +22,7 @@ import {
   type JobMessage,
   type DrainAcceptedMessage,
   type ServiceDrainMessage,
+  type ServiceListMessage,
   type ServiceShedMessage,
   type ReleaseMessage,
   type StateEvent,
@@ -146,6 +147,18 @@ export class ManagerBroker {
     this.wantState = true;
     const consuming = this.consuming;
     if (consuming && !consuming.state) await this.startStateConsumer(consuming);
+    this.refreshListings();
+  }
+
+  /**
+   * A manager that has just become active, or whose publishing connection was lost (and with it,
+   * perhaps, releases and cancels it meant to send), learns afresh what every service holds.
+   */
+  private refreshListings(): void {
+    if (!this.wantState || !this.publishing) return;
+    this.askForListings().catch((err: unknown) =>
+      this.options.log.warn({ err: coerceError(err) }, 'could not ask the services for their listings'),
+    );
   }
 
   /**
@@ -318,8 +331,30 @@ export class ManagerBroker {
     });
   }
 
+  /**
+   * Asks services for their full listing (see `ServiceListMessage`): these ones, or every service
+   * when none is named.
+   */
+  async askForListings(serviceIds?: readonly string[]): Promise<void> {
+    const requestedAt = new Date().toISOString();
+    if (serviceIds === undefined) {
+      const message: ServiceListMessage = { type: 'service.list', requestedAt };
+      await this.requirePublishing().publisher.publish(this.names.controlExchange, '', encodeMessage(message), {
+        persistent: false,
+        timeoutMs: PUBLISH_TIMEOUT_MS,
+      });
+      return;
+    }
+    await Promise.all(
+      serviceIds.map((serviceId) => this.sendToService({ type: 'service.list', serviceId, requestedAt })),
+    );
+  }
+
   /** Through the default exchange to the service's own control queue: no other service sees it. */
-  private async sendToService(message: DrainAcceptedMessage | ServiceDrainMessage | ServiceShedMessage): Promise<void> {
+  private async sendToService(
+    message:
+      DrainAcceptedMessage | ServiceDrainMessage | ServiceShedMessage | (ServiceListMessage & { serviceId: string }),
+  ): Promise<void> {
     const queue = this.names.controlQueue(message.serviceId);
     await this.requirePublishing().publisher.publish('', queue, encodeMessage(message), {
       persistent: false,
@@ -423,6 +458,7 @@ export class ManagerBroker {
     const channel = await open();
     await declareSharedTopology(connection, this.names, this.options.queueType);
     this.publishing = { connection, publisher: new ConfirmedPublisher(channel, open), declaredPools: new Set() };
+    this.refreshListings();
   }
 
   private async openConsuming(connection: ChannelModel): Promise<void> {

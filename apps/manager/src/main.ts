@@ -106,43 +106,51 @@ async function run(): Promise<void> {
   const consumer = new StateConsumer({
     projector: new StateProjector((apply) => leadership.transaction(apply), crashLoop),
     onEffects: async (effects) => {
-      await broker.broadcastCancels(effects.cancel);
-      await broker.broadcastCancels(effects.quarantine, { deadLetter: true });
-      metrics.cancelsSent.inc({ why: 'runs-where-it-must-not' }, effects.cancel.length);
-      metrics.cancelsSent.inc({ why: 'crash-loop' }, effects.quarantine.length);
-      // A move of many observers completes in a few batches: one line each, not one per observer
-      // (the timeline has every observer's).
-      const moved = effects.release.filter((release) => release.reason === 'moved');
-      if (moved.length > 0) {
-        metrics.moves.inc({ step: 'completed' }, moved.length);
-        const from = [...new Set(moved.map((release) => release.serviceId))];
-        log.info({ moved: moved.length, from }, 'moved; releasing the copies left on their old services');
-      }
-      for (const release of effects.release) {
-        if (release.reason === 'moved') continue;
-        if (release.reason === 'paused') {
-          metrics.cancelsSent.inc({ why: 'paused' });
-          log.info(release, `a paused observer runs on ${release.serviceId}; releasing it`);
-          continue;
-        }
-        const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
-        metrics.duplicateRuns.inc({ cause: release.reason });
-        log.warn(
-          { ...release, overlapMs },
-          `two copies of an observer ran; releasing the one on ${release.serviceId} (${release.reason})`,
-        );
-      }
-      await broker.sendReleases(effects.release);
-      await Promise.all(effects.moves.map(startMove));
-      await Promise.all(effects.drains.map(({ serviceId, draining }) => broker.sendServiceDrain(serviceId, draining)));
-      // A restart whose publish fails leaves the stale copy running, still flagged stale.
-      await Promise.allSettled(effects.restarts.map((job) => broker.publishJob(job)));
+      await sendEffects(effects).catch((err: unknown) => {
+        // What was not sent is sent again once the services' listings show it still needed.
+        broker.askForListings().catch(() => undefined);
+        throw err;
+      });
     },
     metrics,
     log,
     onBarrier: (barrierId) => barriers.get(barrierId)?.(),
     onBorn: (born) => catalog.announce(born.serviceId, born.kinds),
   });
+  const sendEffects = async (effects: Effects): Promise<void> => {
+    await broker.broadcastCancels(effects.cancel);
+    await broker.broadcastCancels(effects.quarantine, { deadLetter: true });
+    metrics.cancelsSent.inc({ why: 'runs-where-it-must-not' }, effects.cancel.length);
+    metrics.cancelsSent.inc({ why: 'crash-loop' }, effects.quarantine.length);
+    // A move of many observers completes in a few batches: one line each, not one per observer
+    // (the timeline has every observer's).
+    const moved = effects.release.filter((release) => release.reason === 'moved');
+    if (moved.length > 0) {
+      metrics.moves.inc({ step: 'completed' }, moved.length);
+      const from = [...new Set(moved.map((release) => release.serviceId))];
+      log.info({ moved: moved.length, from }, 'moved; releasing the copies left on their old services');
+    }
+    for (const release of effects.release) {
+      if (release.reason === 'moved') continue;
+      if (release.reason === 'paused') {
+        metrics.cancelsSent.inc({ why: 'paused' });
+        log.info(release, `a paused observer runs on ${release.serviceId}; releasing it`);
+        continue;
+      }
+      const overlapMs = Math.max(0, Date.now() - Date.parse(release.overlapSince));
+      metrics.duplicateRuns.inc({ cause: release.reason });
+      log.warn(
+        { ...release, overlapMs },
+        `two copies of an observer ran; releasing the one on ${release.serviceId} (${release.reason})`,
+      );
+    }
+    await broker.sendReleases(effects.release);
+    await Promise.all(effects.moves.map(startMove));
+    await Promise.all(effects.drains.map(({ serviceId, draining }) => broker.sendServiceDrain(serviceId, draining)));
+    // A restart whose publish fails leaves the stale copy running, still flagged stale.
+    await Promise.allSettled(effects.restarts.map((job) => broker.publishJob(job)));
+    if (effects.listings.length > 0) await broker.askForListings(effects.listings);
+  };
   /**
    * Publishes the next generation of each observer a service asked to move, and tells the service
    * which ones are moving (see `ManagerBroker.publishMove`).

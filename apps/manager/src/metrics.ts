@@ -19,6 +19,11 @@ export function createMetrics() {
       help: 'State messages applied (an observers.started counts once)',
       registers: [registry],
     }),
+    listings: new Counter({
+      name: 'vigil_state_listings_total',
+      help: 'Births and heartbeats that listed everything their service holds (superseded ones included)',
+      registers: [registry],
+    }),
     invalidMessages: new Counter({
       name: 'vigil_invalid_state_messages_total',
       help: 'State messages that failed validation and were dead-lettered',

@@ -71,6 +71,8 @@ export interface SessionEvents {
   drain(draining: boolean): void;
   /** The manager asks for these copies to be moved (`service.shed`). */
   shed(purpose: 'rebalance' | 'rotate', observerIds: readonly string[]): void;
+  /** The manager asks for a full listing of what the service holds (`service.list`). */
+  listingWanted(): void;
   /** A consume connection is up and its control queue bound; resolves once announced (born). */
   opened(): Promise<void>;
   /** The consume connection is lost: the broker has requeued every job delivered on it. */
@@ -408,6 +410,10 @@ export class AmqpSession implements JobTransport<JobDelivery> {
       case 'service.shed':
         if (message.serviceId !== this.options.serviceId) return;
         this.options.events.shed(message.purpose, message.observerIds);
+        return;
+      case 'service.list':
+        if (message.serviceId !== undefined && message.serviceId !== this.options.serviceId) return;
+        this.options.events.listingWanted();
         return;
     }
   }

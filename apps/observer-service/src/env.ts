@@ -17,6 +17,11 @@ const schema = z.object({
   POOLS: env.list(PoolName).default(['default']),
   /** How often the service reports itself on the state queue, ms. */
   HEARTBEAT_INTERVAL_MS: env.integer({ min: 100 }).default(5_000),
+  /**
+   * A heartbeat lists everything the service holds when that changed, when the manager asks, and
+   * at least every this many heartbeats (1: every one).
+   */
+  HEARTBEAT_LISTING_EVERY: env.integer({ min: 1 }).default(12),
   /** How long a stopping observer may take to end after its AbortSignal fired, ms. */
   STOP_TIMEOUT_MS: env.integer({ min: 0 }).default(5_000),
   /**

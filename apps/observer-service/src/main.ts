@@ -24,6 +24,7 @@ async function run(): Promise<void> {
     capacity: resolveCapacity(env.CAPACITY),
     pools: env.POOLS,
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    listingEveryBeats: env.HEARTBEAT_LISTING_EVERY,
     healthFile: env.HEALTH_FILE,
     stopTimeoutMs: env.STOP_TIMEOUT_MS,
     drainTimeoutMs: env.DRAIN_TIMEOUT_MS,

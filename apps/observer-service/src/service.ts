@@ -26,6 +26,8 @@ export interface ObserverServiceOptions {
   capacity: number;
   pools: readonly string[];
   heartbeatIntervalMs: number;
+  /** Every this many heartbeats lists the holdings even if nothing changed (see `StateReporter`). */
+  listingEveryBeats: number;
   /** Touched after every confirmed heartbeat, if set. */
   healthFile: string | undefined;
   stopTimeoutMs: number;
@@ -94,6 +96,7 @@ export class ObserverService {
         },
         drain: (drained) => this.setDrained(drained),
         shed: (purpose, observerIds) => this.shed(purpose, observerIds),
+        listingWanted: () => this.reporter.listingWanted(),
         opened: () => this.reporter.announce(),
         lost: () => this.connectionLost(),
         republish: () => this.reannounce(),
@@ -117,6 +120,7 @@ export class ObserverService {
       version: options.version,
       startedAt: new Date().toISOString(),
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      listingEveryBeats: options.listingEveryBeats,
       healthFile: options.healthFile,
       send: (event) => this.session.sendState(event),
       holdings: () => ({

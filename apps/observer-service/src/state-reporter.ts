@@ -35,6 +35,11 @@ export interface StateReporterOptions {
   version: string;
   startedAt: string;
   heartbeatIntervalMs: number;
+  /**
+   * Once the manager reads heartbeats without a listing, every this many beats lists the holdings
+   * even though nothing changed: a safety net for a divergence nothing else would show.
+   */
+  listingEveryBeats: number;
   /** Touched after every heartbeat the broker confirmed (or refused only for a resource alarm), if set. */
   healthFile: string | undefined;
   /** Publishes one event on the state queue; resolves once the broker confirmed it. */
@@ -52,6 +57,13 @@ export interface StateReporterOptions {
 export class StateReporter implements HostReports {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private pendingStarts: StartReport[] | undefined;
+  /** The manager reads heartbeats without a listing (it has sent a `service.list`). */
+  private listingsOnChange = false;
+  /** Asked for a listing that the broker has not confirmed yet. */
+  private listingDue = false;
+  /** The holdings as the last listing the broker confirmed gave them. */
+  private lastListed: Holdings | undefined;
+  private beatsSinceListing = 0;
 
   constructor(private readonly options: StateReporterOptions) {}
 
@@ -61,13 +73,26 @@ export class StateReporter implements HostReports {
 
   stopHeartbeats(): void {
     clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  /**
+   * The manager asks for a listing (`service.list`): a heartbeat with one goes at once, and from
+   * now on heartbeats list the holdings only when needed.
+   */
+  listingWanted(): void {
+    this.listingsOnChange = true;
+    this.listingDue = true;
+    // Not once heartbeats have stopped: after its `service.died`, a heartbeat would make a
+    // stopping service look alive again.
+    if (this.heartbeatTimer) this.heartbeat();
   }
 
   /** `service.born`: sent on every (re)connect, saying what the service holds at that moment. */
-  announce(): Promise<void> {
+  async announce(): Promise<void> {
     const { options } = this;
     const holdings = options.holdings();
-    return this.publish({
+    await this.publish({
       type: 'service.born',
       ...this.base(),
       name: options.name,
@@ -83,6 +108,7 @@ export class StateReporter implements HostReports {
       generations: holdings.running.generations,
       waiting: holdings.parked,
     });
+    this.listed(holdings);
   }
 
   /** `service.draining`: asks the manager to move these copies (parallel arrays) before they stop. */
@@ -167,14 +193,18 @@ export class StateReporter implements HostReports {
     const { options } = this;
     const holdings = options.holdings();
     const { heapUsed, rss } = process.memoryUsage();
+    const listing = this.needsListing(holdings);
+    if (!listing) this.beatsSinceListing++;
     this.publish({
       type: 'service.heartbeat',
       ...this.base(),
       name: options.name,
       capacity: options.capacity,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
-      running: holdings.running.ids,
-      generations: holdings.running.generations,
+      ...(listing
+        ? { running: holdings.running.ids, generations: holdings.running.generations }
+        : { runningCount: holdings.running.ids.length }),
+      // Every heartbeat: the manager would otherwise judge a job parked here for long as lost.
       waiting: holdings.parked,
       freeSlots: Math.max(0, options.capacity - holdings.held),
       memory: { heapUsedBytes: heapUsed, rssBytes: rss },
@@ -182,7 +212,10 @@ export class StateReporter implements HostReports {
       draining: holdings.draining,
     })
       .then(
-        () => this.touchHealthFile(),
+        () => {
+          if (listing) this.listed(holdings);
+          return this.touchHealthFile();
+        },
         (err: unknown) => {
           // Blocked by a broker alarm, the service is as healthy as ever: a health check that
           // restarted it would only move its observers.
@@ -191,6 +224,23 @@ export class StateReporter implements HostReports {
         },
       )
       .catch((err: unknown) => this.warn(err, 'touch the health file'));
+  }
+
+  private needsListing(holdings: Holdings): boolean {
+    return (
+      !this.listingsOnChange ||
+      this.listingDue ||
+      this.beatsSinceListing + 1 >= this.options.listingEveryBeats ||
+      this.lastListed === undefined ||
+      !sameHoldings(this.lastListed, holdings)
+    );
+  }
+
+  /** The broker confirmed a listing of these holdings: the manager will read it. */
+  private listed(holdings: Holdings): void {
+    this.lastListed = holdings;
+    this.listingDue = false;
+    this.beatsSinceListing = 0;
   }
 
   private flushStarts(): void {
@@ -227,4 +277,14 @@ export class StateReporter implements HostReports {
   private warn(err: unknown, what: string): void {
     this.options.log.warn({ err: coerceError(err) }, `could not ${what}`);
   }
+}
+
+/** The same copies, in the same order (nothing changed keeps it). */
+function sameHoldings(a: Holdings, b: Holdings): boolean {
+  const [x, y] = [a.running, b.running];
+  if (x.ids.length !== y.ids.length) return false;
+  for (let i = 0; i < x.ids.length; i++) {
+    if (x.ids[i] !== y.ids[i] || x.generations[i] !== y.generations[i]) return false;
+  }
+  return true;
 }

@@ -92,11 +92,27 @@ export const ServiceShedMessage = z.object({
 });
 export type ServiceShedMessage = z.infer<typeof ServiceShedMessage>;
 
+/**
+ * The manager wants a service's full listing of what it holds, in a heartbeat sent at once: to
+ * one service (`serviceId`) or, without it, to all (through the control exchange). It also says
+ * that this manager reads heartbeats without a listing: from the first one it receives, a service
+ * lists its holdings only when they changed, when asked, and every few beats (see
+ * `ServiceHeartbeat`). A service that never receives one lists them in every heartbeat, as
+ * managers before it expect.
+ */
+export const ServiceListMessage = z.object({
+  type: z.literal('service.list'),
+  serviceId: ServiceId.optional(),
+  requestedAt: Timestamp,
+});
+export type ServiceListMessage = z.infer<typeof ServiceListMessage>;
+
 export const ControlMessage = z.discriminatedUnion('type', [
   CancelMessage,
   ReleaseMessage,
   DrainAcceptedMessage,
   ServiceDrainMessage,
   ServiceShedMessage,
+  ServiceListMessage,
 ]);
 export type ControlMessage = z.infer<typeof ControlMessage>;

@@ -37,8 +37,8 @@ const holdings = {
 };
 
 /** Parallel arrays must be parallel. */
-function generationsMatch(event: { running: string[]; generations?: number[] | undefined }): boolean {
-  return event.generations === undefined || event.generations.length === event.running.length;
+function generationsMatch(event: { running?: string[] | undefined; generations?: number[] | undefined }): boolean {
+  return event.generations === undefined || event.generations.length === event.running?.length;
 }
 const generationsMismatch = { message: 'generations must have one entry per running observer', path: ['generations'] };
 
@@ -60,6 +60,13 @@ export const ServiceBorn = z
   })
   .refine(generationsMatch, generationsMismatch);
 
+/**
+ * Every heartbeat says the service is alive, how full it is and whether it drains. It lists what
+ * the service holds (`running`, `generations`, `waiting`) only when the holdings changed since the
+ * last listing the broker confirmed, when the manager asked (`service.list`), and every few beats
+ * regardless; otherwise it gives `runningCount` instead (`waiting` comes in every heartbeat). Comparing ten thousand listings with the
+ * table every few seconds would cost the manager more than everything else it does at rest.
+ */
 export const ServiceHeartbeat = z
   .object({
     type: z.literal('service.heartbeat'),
@@ -68,6 +75,9 @@ export const ServiceHeartbeat = z
     capacity: z.int().positive(),
     heartbeatIntervalMs: z.int().positive(),
     ...holdings,
+    running: holdings.running.optional(),
+    /** How many observers it runs, in a heartbeat without `running`. */
+    runningCount: z.int().nonnegative().optional(),
     freeSlots: z.int().nonnegative(),
     /** The service's memory at the heartbeat (optional: older services do not send it). */
     memory: z.object({ heapUsedBytes: z.int().nonnegative(), rssBytes: z.int().nonnegative() }).optional(),
@@ -76,7 +86,11 @@ export const ServiceHeartbeat = z
     /** It takes no new jobs and moves its observers away (an operator drain or a SIGTERM). */
     draining: z.boolean().optional(),
   })
-  .refine(generationsMatch, generationsMismatch);
+  .refine(generationsMatch, generationsMismatch)
+  .refine((event) => event.running !== undefined || event.runningCount !== undefined, {
+    message: 'a heartbeat gives either running (its listing) or runningCount',
+    path: ['runningCount'],
+  });
 
 export const ServiceDied = z.object({
   type: z.literal('service.died'),

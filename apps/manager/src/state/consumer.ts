@@ -5,6 +5,7 @@ import type { StateDelivery } from '../broker';
 import { isDatabaseUnavailable } from '../db/errors';
 import { NotActiveError } from '../leadership';
 import type { Metrics } from '../metrics';
+import { supersededHeartbeats } from './event-batches';
 import type { Effects } from './placement';
 import type { StateProjector } from './projector';
 
@@ -139,23 +140,11 @@ export class StateConsumer {
   }
 
   /**
-   * A heartbeat lists everything its service holds, so one followed by a later heartbeat of the
-   * same service says nothing the later one does not: it is acked without being applied. A
-   * manager catching up on a backlog would otherwise compare every listing of every minute it was
-   * away (nine services of 10,000 observers, down a minute: a million listings).
-   * Only within the stretch between two barriers: a barrier promises that what came before it is
-   * applied once it comes back.
+   * Superseded heartbeats (see `supersededHeartbeats`) are acked without being applied: a manager
+   * catching up on a backlog would otherwise apply every heartbeat of every minute it was away.
    */
   private withoutSupersededHeartbeats(items: Decoded[]): Decoded[] {
-    const later = new Set<string>();
-    const superseded = new Set<Decoded>();
-    for (let i = items.length - 1; i >= 0; i--) {
-      const item = items[i]!;
-      if (item.event.type === 'manager.barrier') later.clear();
-      if (item.event.type !== 'service.heartbeat') continue;
-      if (later.has(item.event.serviceId)) superseded.add(item);
-      else later.add(item.event.serviceId);
-    }
+    const superseded = supersededHeartbeats(items, (item) => item.event);
     if (superseded.size === 0) return items;
     this.acknowledge([...superseded]);
     return items.filter((item) => !superseded.has(item));
@@ -225,6 +214,8 @@ export class StateConsumer {
       metrics.stateMessages.inc();
       const type = event.type === 'observers.started' ? 'observer.started' : event.type;
       metrics.stateEvents.inc({ type }, weight(event));
+      if (event.type === 'service.born' || (event.type === 'service.heartbeat' && event.running))
+        metrics.listings.inc();
       settle(() => delivery.ack(), log);
       if (event.type === 'manager.barrier') this.options.onBarrier(event.barrierId);
       if (event.type === 'service.born') this.options.onBorn?.(event);

@@ -58,20 +58,37 @@ export function inRuns(events: readonly Applied[]): (OtherEvent | Run)[] {
 }
 
 /**
- * A heartbeat is a snapshot of what its service runs: one followed by a later heartbeat of the
- * same service in the same batch says nothing the later one does not, so it is skipped (the later
- * one keeps its place in the order). During a catch-up most of the backlog is heartbeats.
+ * Heartbeats that say nothing a later heartbeat of the same service does not: one without a
+ * listing is superseded by any later heartbeat, one with a listing only by a later listing (a
+ * heartbeat without one does not say what the service holds). Only within the stretch between two
+ * barriers: a barrier promises that what came before it is applied once it comes back. During a
+ * catch-up most of the backlog is heartbeats.
  */
-export function withoutStaleHeartbeats<E extends StateEvent>(events: readonly E[]): E[] {
-  const seenLater = new Set<string>();
-  const kept: E[] = [];
-  for (let i = events.length - 1; i >= 0; i--) {
-    const event = events[i]!;
-    if (event.type === 'service.heartbeat') {
-      if (seenLater.has(event.serviceId)) continue;
-      seenLater.add(event.serviceId);
+export function supersededHeartbeats<T>(items: readonly T[], eventOf: (item: T) => StateEvent): Set<T> {
+  const laterBeat = new Set<string>();
+  const laterListing = new Set<string>();
+  const superseded = new Set<T>();
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i]!;
+    const event = eventOf(item);
+    if (event.type === 'manager.barrier') {
+      laterBeat.clear();
+      laterListing.clear();
     }
-    kept.push(event);
+    if (event.type !== 'service.heartbeat') continue;
+    const listed = event.running !== undefined;
+    if ((listed ? laterListing : laterBeat).has(event.serviceId)) {
+      superseded.add(item);
+      continue;
+    }
+    laterBeat.add(event.serviceId);
+    if (listed) laterListing.add(event.serviceId);
   }
-  return kept.reverse();
+  return superseded;
+}
+
+/** The events without the heartbeats superseded among them (see `supersededHeartbeats`). */
+export function withoutStaleHeartbeats<E extends StateEvent>(events: readonly E[]): E[] {
+  const superseded = supersededHeartbeats(events, (event) => event);
+  return superseded.size === 0 ? [...events] : events.filter((event) => !superseded.has(event));
 }

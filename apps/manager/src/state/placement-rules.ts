@@ -63,6 +63,8 @@ export interface Decision {
   cancel?: boolean;
   /** Found in a crash loop and still running somewhere: cancel it and dead-letter its job. */
   quarantine?: boolean;
+  /** Services whose listings settle what this report left open: ask them now. */
+  askListings?: string[];
   notes: PlacementNote[];
 }
 
@@ -207,6 +209,10 @@ function place(row: PlacementRow, report: Report): Decision {
   if (row.contenderServiceId !== null && row.contenderAlive) return { notes: [] };
   return {
     next: { ...current, contenderServiceId: serviceId, contenderSince: at },
+    // The holder's next listing settles it (its copy stays, or it no longer has one): asked for
+    // now rather than awaited, as is the contender's, which claims the observer if the holder's
+    // copy is gone.
+    askListings: [row.serviceId!, serviceId],
     notes: [
       {
         event: 'duplicate',

@@ -19,10 +19,12 @@ export interface Effects {
   drains: { serviceId: string; draining: boolean }[];
   /** Next generations to publish as fresh runs (stale observers whose kinds ask for a restart). */
   restarts: JobMessage[];
+  /** Services to ask for a full listing of what they hold (`service.list`). */
+  listings: string[];
 }
 
 export function noEffects(): Effects {
-  return { cancel: [], quarantine: [], release: [], moves: [], drains: [], restarts: [] };
+  return { cancel: [], quarantine: [], release: [], moves: [], drains: [], restarts: [], listings: [] };
 }
 
 interface RowRecord {
@@ -84,6 +86,7 @@ export async function placeReports(tx: EntityManager, reports: readonly Report[]
     if (decision.cancel) effects.cancel.push(report.observerId);
     if (decision.quarantine) effects.quarantine.push(report.observerId);
     if (decision.release) effects.release.push(decision.release);
+    if (decision.askListings) effects.listings.push(...decision.askListings);
     if (decision.next) {
       updates.push({
         id: row.id,

@@ -15,7 +15,7 @@ import type { Release, Report } from './placement-rules';
 import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
 import { recordServiceEvent, recordTimeline } from './timeline';
 
-type Holdings = StateEventOf<'service.born'> | StateEventOf<'service.heartbeat'>;
+type Holdings = StateEventOf<'service.born'> | (StateEventOf<'service.heartbeat'> & { running: string[] });
 
 /** Why an observer moves, in its timeline. */
 const MOVE_WHY: Record<MovePurpose, string> = {
@@ -62,6 +62,7 @@ export class StateProjector {
         moves: effects.moves,
         drains: effects.drains,
         restarts: effects.restarts,
+        listings: [...new Set(effects.listings)],
       };
     });
   }
@@ -207,6 +208,8 @@ export class StateProjector {
     }
     // A re-announce after a lost connection: what it no longer runs went back to the queue.
     await this.holdings(tx, e, 'service reconnected without it', effects);
+    // Tells it this manager reads heartbeats without a listing.
+    effects.listings.push(e.serviceId);
   }
 
   private async serviceHeartbeat(
@@ -214,15 +217,18 @@ export class StateProjector {
     e: StateEventOf<'service.heartbeat'>,
     effects: Effects,
   ): Promise<void> {
-    const updated = await sql<{ draining: boolean }>(
+    const running = e.running?.length ?? e.runningCount ?? 0;
+    const updated = await sql<{ draining: boolean; was_alive: boolean }>(
       tx,
-      `UPDATE services SET status = 'Alive', running = $2, free_slots = $3, capacity = $4,
+      `UPDATE services s SET status = 'Alive', running = $2, free_slots = $3, capacity = $4,
               heartbeat_interval_ms = $5, last_seen_at = now(), died_at = NULL, death_reason = NULL,
               heap_used_bytes = $6, rss_bytes = $7
-       WHERE id = $1 RETURNING draining_since IS NOT NULL AS draining`,
+       FROM (SELECT id, status FROM services WHERE id = $1 FOR UPDATE) old
+       WHERE s.id = old.id
+       RETURNING s.draining_since IS NOT NULL AS draining, old.status = 'Alive' AS was_alive`,
       [
         e.serviceId,
-        e.running.length,
+        running,
         e.freeSlots,
         e.capacity,
         e.heartbeatIntervalMs,
@@ -237,10 +243,17 @@ export class StateProjector {
         tx,
         `INSERT INTO services (id, name, status, capacity, pools, kinds, heartbeat_interval_ms, running, free_slots, last_seen_at)
          VALUES ($1, $2, 'Alive', $3, '[]', '[]', $4, $5, $6, now())`,
-        [e.serviceId, e.name, e.capacity, e.heartbeatIntervalMs, e.running.length, e.freeSlots],
+        [e.serviceId, e.name, e.capacity, e.heartbeatIntervalMs, running, e.freeSlots],
       );
     }
-    await this.holdings(tx, e, 'not in its heartbeat', effects);
+    if (e.running) {
+      await this.holdings(tx, { ...e, running: e.running }, 'not in its heartbeat', effects);
+    } else {
+      await this.waiting(tx, e.waiting ?? []);
+      // A service the manager had given up on (or never knew) may hold what the manager has
+      // since placed elsewhere or marked as waiting: it is asked for its listing now.
+      if (!updated[0]?.was_alive) effects.listings.push(e.serviceId);
+    }
     // A live service not draining while an operator drains it (or the other way round) missed the
     // message that said so: it is sent again. (A service stopping on SIGTERM says it drains, and
     // is recorded so.)
@@ -269,7 +282,11 @@ export class StateProjector {
       })),
       effects,
     );
-    const waiting = e.waiting ?? [];
+    await this.waiting(tx, e.waiting ?? []);
+  }
+
+  /** Jobs parked on a service for want of a kind: not lost (their clock restarts), and why they wait. */
+  private async waiting(tx: EntityManager, waiting: NonNullable<Holdings['waiting']>): Promise<void> {
     if (waiting.length === 0) return;
     await sql(
       tx,
