@@ -1,13 +1,13 @@
 /**
  * Nothing the manager does in the background scans the observers or their timeline: with a
  * history of tens of thousands of rows, every query the reconciler, the move planner and the
- * pruner run is served by an index. Postgres itself says so: a private server with auto_explain
+ * pruner run, and those a heartbeat's listing costs, is served by an index. Postgres itself says so: a private server with auto_explain
  * logs the plan of every statement the manager runs, and no plan may hold a sequential scan of
  * `observers` or `observer_events`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startPrivatePostgres, World, type PrivatePostgres } from '@vigil/testkit';
+import { staged, startPrivatePostgres, World, type PrivatePostgres } from '@vigil/testkit';
 
 const OBSERVERS = 60_000;
 const SERVICES = 10;
@@ -71,9 +71,30 @@ describe('query plans of the background work', { timeout: 180_000 }, () => {
     );
     await world.sql(`ANALYZE`);
 
-    // Plans are logged from here on: a few seconds of reconciling, planning and pruning.
+    // Plans are logged from here on: a few seconds of reconciling, planning and pruning, and a
+    // service's heartbeat listing its observers (but one) with a generation raised on another.
+    const [service] = await world.sql<{ id: string; name: string }>(
+      `SELECT id, name FROM services WHERE id = (SELECT service_id FROM observers WHERE service_id IS NOT NULL LIMIT 1)`,
+    );
+    const held = await world.sql<{ id: string }>(`SELECT id FROM observers WHERE service_id = $1 ORDER BY id`, [
+      service!.id,
+    ]);
+    const listed = held.slice(1).map((row) => row.id);
     const from = (await postgres.log()).length;
+    await world.publishRaw(
+      world.names.stateQueue,
+      JSON.stringify({
+        ...staged.heartbeat(service!.id, service!.name, listed, [2, ...listed.slice(1).map(() => 1)]),
+        capacity: 10_000,
+        freeSlots: 10_000 - listed.length,
+      }),
+    );
     await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const [released] = await world.sql<{ service_id: string | null }>(
+      `SELECT service_id FROM observers WHERE id = $1`,
+      [held[0]!.id],
+    );
+    assert.equal(released?.service_id, null, 'the heartbeat was applied: the observer it left out is released');
     const plans = (await postgres.log()).slice(from).split(/\n(?=\S[^\n]*LOG: {2}duration: )/);
     const explained = plans.filter((entry) => entry.includes('Query Text:'));
     assert.ok(explained.length > 20, `auto_explain logged ${explained.length} plans`);

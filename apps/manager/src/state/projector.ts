@@ -10,7 +10,7 @@ import {
   type Released,
   type Started,
 } from './event-batches';
-import { noEffects, placeReports, releaseObservers, type Effects } from './placement';
+import { noEffects, placeListing, placeReports, type Effects } from './placement';
 import type { Release, Report } from './placement-rules';
 import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
 import { recordServiceEvent, recordTimeline } from './timeline';
@@ -269,19 +269,7 @@ export class StateProjector {
    * for want of a kind are not lost, and say why they wait.
    */
   private async holdings(tx: EntityManager, e: Holdings, releaseReason: string, effects: Effects): Promise<void> {
-    await releaseObservers(tx, e.serviceId, e.running, releaseReason);
-    await placeReports(
-      tx,
-      e.running.map((observerId, i) => ({
-        serviceId: e.serviceId,
-        observerId,
-        // Services from before generations run generation 1 only.
-        generation: e.generations?.[i] ?? 1,
-        source: 'holding',
-        at: e.at,
-      })),
-      effects,
-    );
+    await placeListing(tx, e, releaseReason, effects);
     await this.waiting(tx, e.waiting ?? []);
   }
 

@@ -30,7 +30,7 @@ export async function markServiceDead(
   );
   if (updated.length > 0) await recordServiceEvent(tx, serviceId, 'died', reason);
   const quarantined = crashLoop ? await countCrashDeaths(tx, serviceId, crashLoop) : [];
-  await releaseObservers(tx, serviceId, [], `service dead: ${reason}`);
+  await releaseObservers(tx, serviceId, `service dead: ${reason}`);
   return { marked: updated.length > 0, quarantined };
 }
 
