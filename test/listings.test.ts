@@ -140,6 +140,30 @@ describe('heartbeat listings: the manager and the services', () => {
     await service.process.kill();
   });
 
+  it("kill -9: the survivor's copies, contenders while the victim looked alive, are claimed from its listing once it is dead", async () => {
+    // Listings every thousand beats: only the manager's requests bring them in time.
+    const env = { HEARTBEAT_LISTING_EVERY: '1000' };
+    const victim = await world.startService('listings-victim', env);
+    const survivor = await world.startService('listings-survivor', env);
+    const { ids, byService } = await createRunningTickers(world, 'listings-kill', 8, 1_000);
+    const moved = byService.get(victim.id) ?? [];
+    assert.ok(moved.length > 0, 'the broker gave the victim some jobs');
+    await victim.process.kill();
+    for (const id of moved) await world.waitForStatus(id, 'Processing', survivor.id, 15_000);
+    const generations = await world.sql<{ generation: number }>(
+      `SELECT generation FROM observers WHERE id = ANY($1::uuid[])`,
+      [moved],
+    );
+    assert.deepEqual(
+      generations.map((row) => row.generation),
+      moved.map(() => 1),
+      'claimed from the listing the manager asked for, not republished as lost',
+    );
+    for (const id of ids) await world.api('DELETE', `/observers/${id}`);
+    for (const id of ids) await world.waitForStatus(id, 'Deleted');
+    await survivor.process.kill();
+  });
+
   it('a service the manager had given up on is asked for its listing, and its observers are placed on it again', async () => {
     // A listing every thousand beats: only the manager's request can bring one in time.
     const service = await world.startService('listings-revived', { HEARTBEAT_LISTING_EVERY: '1000' });

@@ -106,7 +106,7 @@ describe('manager: which copy of an observer is kept', () => {
     assert.equal(first.release, undefined, 'the first holder may be on a connection the broker already closed');
     assert.equal(first.next?.contenderServiceId, b);
     assert.equal(first.next?.serviceId, a);
-    assert.deepEqual(first.askListings, [a, b], "both services' listings are asked for at once");
+    assert.deepEqual(first.askListings, [a], "the holder's listing is asked for at once");
 
     const contended = row({ contenderServiceId: b, contenderSince: at, contenderAlive: true });
     assert.equal(decidePlacement(contended, report(b, 1, 'holding')).release, undefined, 'the contender again');

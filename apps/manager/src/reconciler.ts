@@ -114,10 +114,11 @@ export class Reconciler {
     if ((await findSilent()).length === 0 || !(await this.caughtUp())) return;
     for (const service of await findSilent()) {
       const reason = `no heartbeat for ${heartbeatMisses} intervals`;
-      const { marked, quarantined } = await this.options.transaction((tx) =>
+      const { marked, quarantined, contenders } = await this.options.transaction((tx) =>
         markServiceDead(tx, service.id, reason, this.options.crashLoop),
       );
       await broker.broadcastCancels(quarantined, { deadLetter: true });
+      if (contenders.length > 0) await broker.askForListings(contenders);
       if (marked) {
         metrics.servicesDeclaredDead.inc({ reason: 'silent' });
         log.warn({ serviceId: service.id, serviceName: service.name }, `service marked dead: ${reason}`);

@@ -210,9 +210,8 @@ function place(row: PlacementRow, report: Report): Decision {
   return {
     next: { ...current, contenderServiceId: serviceId, contenderSince: at },
     // The holder's next listing settles it (its copy stays, or it no longer has one): asked for
-    // now rather than awaited, as is the contender's, which claims the observer if the holder's
-    // copy is gone.
-    askListings: [row.serviceId!, serviceId],
+    // now rather than awaited. (If its copy is gone, the contender is asked in turn.)
+    askListings: [row.serviceId!],
     notes: [
       {
         event: 'duplicate',

@@ -198,12 +198,13 @@ export async function placeListing(
   // Services from before generations run generation 1 only.
   listing.running.forEach((id, i) => listed.set(id.toLowerCase(), listing.generations?.[i] ?? 1));
   const recorded = new Map(rows.map((row) => [row.id, row]));
-  await releaseObservers(tx, serviceId, releaseReason, {
+  const { contenders } = await releaseObservers(tx, serviceId, releaseReason, {
     gone: rows.filter((row) => row.service_id === serviceId && !listed.has(row.id)).map((row) => row.id),
     notContending: rows
       .filter((row) => row.contender_service_id === serviceId && !listed.has(row.id))
       .map((row) => row.id),
   });
+  effects.listings.push(...contenders);
   const reports: Report[] = [];
   for (const [observerId, generation] of listed) {
     const row = recorded.get(observerId);
@@ -222,28 +223,29 @@ export async function placeListing(
  * Observers recorded on `serviceId` are no longer there (all of them, or those `gone`): their
  * jobs went back to the queue (or were lost). They wait (`Created`) until a service reports them
  * again, and the audit's clock starts. A contender copy on the service is forgotten (all, or
- * those `notContending`).
+ * those `notContending`). Returns the services that contended for the released observers: their
+ * copies are likely the ones running now, and their listings claim them.
  */
 export async function releaseObservers(
   tx: EntityManager,
   serviceId: string,
   reason: string,
   only?: { gone: readonly string[]; notContending: readonly string[] },
-): Promise<void> {
+): Promise<{ contenders: string[] }> {
   const released =
     only?.gone.length === 0
       ? []
-      : await sql<{ id: string; status: ObserverStatus; running_generation: number | null }>(
+      : await sql<{ id: string; status: ObserverStatus; running_generation: number | null; contender: string | null }>(
           tx,
           `UPDATE observers o SET status = CASE WHEN o.status IN ('OnDeleting', 'Paused') THEN o.status ELSE 'Created' END,
                   service_id = NULL, running_generation = NULL, contender_service_id = NULL, contender_since = NULL,
                   unplaced_since = now(), updated_at = now()
-           FROM (SELECT id, running_generation FROM observers
+           FROM (SELECT id, running_generation, contender_service_id FROM observers
                  WHERE service_id = $1 AND status IN ('Processing', 'OnDeleting', 'Paused')
                    AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
                  FOR UPDATE) old
            WHERE o.id = old.id
-           RETURNING o.id, o.status, old.running_generation`,
+           RETURNING o.id, o.status, old.running_generation, old.contender_service_id AS contender`,
           [serviceId, only ? only.gone : null],
         );
   if (only?.notContending.length !== 0) {
@@ -265,4 +267,5 @@ export async function releaseObservers(
       generation: r.running_generation,
     })),
   );
+  return { contenders: [...new Set(released.flatMap((r) => (r.contender ? [r.contender] : [])))] };
 }

@@ -76,7 +76,9 @@ export class StateProjector {
         await this.serviceHeartbeat(tx, event, effects);
         break;
       case 'service.died':
-        await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`, undefined);
+        effects.listings.push(
+          ...(await markServiceDead(tx, event.serviceId, `stopped: ${event.reason}`, undefined)).contenders,
+        );
         break;
       case 'observer.stopped':
         await this.observerStopped(tx, event);
@@ -173,8 +175,14 @@ export class StateProjector {
       [e.name, e.serviceId],
     );
     for (const { id } of replaced) {
-      const { quarantined } = await markServiceDead(tx, id, `replaced by ${e.serviceId} (same name)`, this.crashLoop);
+      const { quarantined, contenders } = await markServiceDead(
+        tx,
+        id,
+        `replaced by ${e.serviceId} (same name)`,
+        this.crashLoop,
+      );
       effects.quarantine.push(...quarantined);
+      effects.listings.push(...contenders);
     }
     const born = await sql<{ inserted: boolean }>(
       tx,

@@ -14,14 +14,15 @@ export interface CrashLoopPolicy {
 /**
  * Marks a service dead and puts what it ran back to waiting. A death without a graceful stop
  * (`crashLoop` given) counts against every observer it ran recently; one that reaches the
- * policy's count is Failed and returned, for its job to be dead-lettered.
+ * policy's count is Failed and returned, for its job to be dead-lettered. Also returned: the
+ * services that contended for what it ran, to be asked for their listings.
  */
 export async function markServiceDead(
   tx: EntityManager,
   serviceId: string,
   reason: string,
   crashLoop: CrashLoopPolicy | undefined,
-): Promise<{ marked: boolean; quarantined: string[] }> {
+): Promise<{ marked: boolean; quarantined: string[]; contenders: string[] }> {
   const updated = await sql<unknown>(
     tx,
     `UPDATE services SET status = 'Dead', died_at = now(), death_reason = $2, running = 0, free_slots = 0
@@ -30,8 +31,8 @@ export async function markServiceDead(
   );
   if (updated.length > 0) await recordServiceEvent(tx, serviceId, 'died', reason);
   const quarantined = crashLoop ? await countCrashDeaths(tx, serviceId, crashLoop) : [];
-  await releaseObservers(tx, serviceId, `service dead: ${reason}`);
-  return { marked: updated.length > 0, quarantined };
+  const { contenders } = await releaseObservers(tx, serviceId, `service dead: ${reason}`);
+  return { marked: updated.length > 0, quarantined, contenders };
 }
 
 async function countCrashDeaths(tx: EntityManager, serviceId: string, policy: CrashLoopPolicy): Promise<string[]> {
