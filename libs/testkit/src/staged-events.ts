@@ -46,16 +46,8 @@ export const staged = {
 
   /** A heartbeat without a listing: the service says only how many it runs. */
   beat(serviceId: string, name: string, runningCount: number): StateEventOf<'service.heartbeat'> {
-    return {
-      type: 'service.heartbeat',
-      serviceId,
-      at: new Date().toISOString(),
-      name,
-      capacity: 10,
-      heartbeatIntervalMs: 60_000,
-      runningCount,
-      freeSlots: 10 - runningCount,
-    };
+    const { running: _listing, ...beat } = staged.heartbeat(serviceId, name, []);
+    return { ...beat, runningCount, freeSlots: 10 - runningCount };
   },
 
   started(serviceId: string, observerId: string, name: string, generation = 1): StateEventOf<'observer.started'> {
