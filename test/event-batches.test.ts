@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { staged } from '@vigil/testkit';
-import { inRuns, unbatched, withoutStaleHeartbeats } from '../apps/manager/src/state/event-batches';
+import type { StateEvent } from '@vigil/contracts';
+import { inRuns, supersededHeartbeats, unbatched } from '../apps/manager/src/state/event-batches';
+
+/** The events a batch keeps: those no later heartbeat supersedes, in their order. */
+function withoutStaleHeartbeats(events: StateEvent[]): StateEvent[] {
+  const superseded = supersededHeartbeats(events, (event) => event);
+  return events.filter((event) => !superseded.has(event));
+}
 
 const serviceA = randomUUID();
 const serviceB = randomUUID();

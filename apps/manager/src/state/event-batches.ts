@@ -86,9 +86,3 @@ export function supersededHeartbeats<T>(items: readonly T[], eventOf: (item: T) 
   }
   return superseded;
 }
-
-/** The events without the heartbeats superseded among them (see `supersededHeartbeats`). */
-export function withoutStaleHeartbeats<E extends StateEvent>(events: readonly E[]): E[] {
-  const superseded = supersededHeartbeats(events, (event) => event);
-  return superseded.size === 0 ? [...events] : events.filter((event) => !superseded.has(event));
-}

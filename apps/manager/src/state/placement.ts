@@ -232,8 +232,11 @@ export async function releaseObservers(
   reason: string,
   only?: { gone: readonly string[]; notContending: readonly string[] },
 ): Promise<{ contenders: string[] }> {
+  // `null`: every row of the service.
+  const gone = only ? only.gone : null;
+  const notContending = only ? only.notContending : null;
   const released =
-    only?.gone.length === 0
+    gone !== null && gone.length === 0
       ? []
       : await sql<{ id: string; status: ObserverStatus; running_generation: number | null; contender: string | null }>(
           tx,
@@ -246,14 +249,14 @@ export async function releaseObservers(
                  FOR UPDATE) old
            WHERE o.id = old.id
            RETURNING o.id, o.status, old.running_generation, old.contender_service_id AS contender`,
-          [serviceId, only ? only.gone : null],
+          [serviceId, gone],
         );
-  if (only?.notContending.length !== 0) {
+  if (notContending === null || notContending.length > 0) {
     await sql(
       tx,
       `UPDATE observers SET contender_service_id = NULL, contender_since = NULL
        WHERE contender_service_id = $1 AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))`,
-      [serviceId, only ? only.notContending : null],
+      [serviceId, notContending],
     );
   }
   await recordTimeline(

@@ -2,14 +2,7 @@ import type { EntityManager } from 'typeorm';
 import type { JobMessage, MovePurpose, StateEvent, StateEventOf } from '@vigil/contracts';
 import type { ObserverStatus } from '../db/statuses';
 import { JOB_COLUMNS, sql } from '../db/sql';
-import {
-  inRuns,
-  unbatched,
-  withoutStaleHeartbeats,
-  type OtherEvent,
-  type Released,
-  type Started,
-} from './event-batches';
+import { inRuns, unbatched, type OtherEvent, type Released, type Started } from './event-batches';
 import { noEffects, placeListing, placeReports, type Effects } from './placement';
 import type { Release, Report } from './placement-rules';
 import { markServiceDead, type CrashLoopPolicy } from './service-deaths';
@@ -47,7 +40,7 @@ export class StateProjector {
   apply(events: readonly StateEvent[]): Promise<Effects> {
     return this.transaction(async (tx) => {
       const effects = noEffects();
-      for (const run of inRuns(withoutStaleHeartbeats(events.flatMap(unbatched)))) {
+      for (const run of inRuns(events.flatMap(unbatched))) {
         if (!('starts' in run)) {
           await this.applyOne(tx, run, effects);
           continue;
