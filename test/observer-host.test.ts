@@ -13,6 +13,7 @@ import pino from 'pino';
 import { defineKind, untilAborted, z, type ObserverKind } from '@vigil/observer-sdk';
 import { waitFor } from '@vigil/testkit';
 import { KindRegistry } from '../apps/observer-service/src/kind-registry';
+import { START_REPORT_SPACING_MS } from '../apps/observer-service/src/state-reporter';
 import {
   ObserverHost,
   type HostReports,
@@ -123,7 +124,7 @@ function setUp(stopMs = 100, extra: ObserverKind[] = [], log: Logger = createLog
 }
 
 describe('observer service core: start logs', () => {
-  it('a burst of starts is one summary line; a lone start is its own line', async () => {
+  it('a burst of starts is one summary line; a lone start after a quiet spell is its own line', async () => {
     type Line = { msg: string; started?: number; observerId?: string };
     const lines: Line[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Line) });
@@ -132,7 +133,8 @@ describe('observer service core: start logs', () => {
     const jobOf = (name: string) =>
       encodeMessage({ observerId: randomUUID(), name, kind: 'lingering', pool: 'default', params: {}, generation: 1 });
     for (let i = 0; i < 5; i++) host.deliver(transport.deliver(connection), jobOf(`burst-${i}`));
-    await delay(20);
+    // Lines are paced as the start reports are: a start after a quiet spacing has its line at once.
+    await delay(START_REPORT_SPACING_MS + 20);
     const lone = JSON.parse(jobOf('lone').toString()) as JobMessage;
     host.deliver(transport.deliver(connection), encodeMessage(lone));
     await delay(20);

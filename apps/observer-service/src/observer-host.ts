@@ -7,6 +7,8 @@ import { admit, type Admission, type HeldCopy } from './admission';
 import type { KindRegistry } from './kind-registry';
 import { ObserverRun, observerBindings, type RunOutcome } from './observer-run';
 import { cancels, ObserverNotes, type CancelHow } from './observer-notes';
+import { PacedBatch } from './paced-batch';
+import { firstStart, START_REPORT_SPACING_MS } from './state-reporter';
 
 export type Settlement = 'ack' | 'requeue' | 'dead-letter';
 
@@ -92,8 +94,11 @@ export class ObserverHost<D> {
   private readonly runs = new Set<ObserverRun>();
   /** Runs while some observer here may go stale. */
   private staleWatch: NodeJS.Timeout | undefined;
-  /** Starts of this turn of the event loop, logged together when it ends. */
-  private startsToLog: { job: JobMessage; redelivered: boolean }[] = [];
+  /** Starts not logged yet: logged together, paced as their reports to the manager are. */
+  private readonly startsToLog = new PacedBatch<{ job: JobMessage; redelivered: boolean }>(
+    START_REPORT_SPACING_MS,
+    (starts) => this.logStarts(starts),
+  );
   private readonly notes: ObserverNotes;
   /** The service's restart policy with each kind's overrides, made once per kind. */
   private readonly policies = new Map<ObserverKind, RestartPolicy>();
@@ -250,6 +255,7 @@ export class ObserverHost<D> {
    */
   async stop(moving: ReadonlySet<string> = new Set()): Promise<void> {
     this.stopping = true;
+    this.startsToLog.flush();
     for (const hold of [...this.holdsOf.values()]) {
       const moved = moving.has(hold.job.observerId);
       if (hold.run) hold.run.stop(moved ? 'superseded' : 'shutdown');
@@ -403,19 +409,18 @@ export class ObserverHost<D> {
       this.staleWatch.unref();
     }
     const redelivered = this.options.transport.wasRedelivered(hold.delivery);
-    if (this.startsToLog.push({ job, redelivered }) === 1) setImmediate(() => this.logStarts());
+    this.startsToLog.push({ job, redelivered }, firstStart(job, redelivered));
     this.options.reports.started(job, redelivered);
     void run.start().then((outcome) => this.ended(hold, outcome));
   }
 
   /**
-   * One line for a lone start, one summary line for a burst (a takeover of ten thousand would
-   * otherwise write ten thousand lines, an eighth of its CPU); each start of a burst is at debug.
+   * One line for a lone start, one summary line for a burst or a stream (a takeover of ten
+   * thousand would otherwise write ten thousand lines, an eighth of its CPU), paced as the start
+   * reports are; each start of a burst is at debug.
    */
-  private logStarts(): void {
+  private logStarts(starts: { job: JobMessage; redelivered: boolean }[]): void {
     const { log } = this.options;
-    const starts = this.startsToLog;
-    this.startsToLog = [];
     if (starts.length === 1) {
       log.info({ ...observerBindings(starts[0]!.job), redelivered: starts[0]!.redelivered }, 'observer started');
       return;

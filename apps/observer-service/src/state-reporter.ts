@@ -11,8 +11,22 @@ import {
 import { BrokerBlockedError } from '@vigil/broker';
 import { coerceError, type Logger } from '@vigil/logging';
 import type { HostReports, StopReason } from './observer-host';
+import { PacedBatch } from './paced-batch';
 
 type StartReport = StateEventOf<'observers.started'>['observers'][number];
+
+/**
+ * The first starts of new observers go to the manager at most this often: it learns of one in a
+ * stream of creates that much later at worst (its observations are not held back), and nothing
+ * waits on it. Other starts (a takeover, a move, whose old copy is released once the manager knows)
+ * go at the end of their turn.
+ */
+export const START_REPORT_SPACING_MS = 50;
+
+/** A new observer's first start, reported when a paced batch goes (see `START_REPORT_SPACING_MS`). */
+export function firstStart(job: JobMessage, redelivered: boolean): boolean {
+  return job.generation === 1 && !redelivered;
+}
 
 /** What the service holds, as its births and heartbeats tell it. */
 export interface Holdings {
@@ -50,13 +64,14 @@ export interface StateReporterOptions {
 
 /**
  * Everything a service tells the manager, on the state queue: its birth, heartbeats, death, and
- * what happens to each observer. Starts in one tick go together in one `observers.started`: a
- * takeover of a thousand observers costs the broker a few persistent messages, not a thousand.
- * Any other event sends the starts gathered before it first, so the manager sees them in order.
+ * what happens to each observer. Starts go together in one `observers.started` (see
+ * `PacedBatch`): a takeover of a thousand observers, or a stream of creates, costs the broker a
+ * few persistent messages, not one per start. Any other event sends the starts gathered
+ * before it first, so the manager sees them in order.
  */
 export class StateReporter implements HostReports {
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private pendingStarts: StartReport[] | undefined;
+  private readonly starts = new PacedBatch<StartReport>(START_REPORT_SPACING_MS, (starts) => this.sendStarts(starts));
   /** The manager reads heartbeats without a listing (it has sent a `service.list`). */
   private listingsOnChange = false;
   /** Asked for a listing that the broker has not confirmed yet. */
@@ -141,12 +156,7 @@ export class StateReporter implements HostReports {
       redelivered,
       generation: job.generation,
     };
-    if (!this.pendingStarts) {
-      this.pendingStarts = [];
-      setImmediate(() => this.flushStarts());
-    }
-    this.pendingStarts.push(start);
-    if (this.pendingStarts.length >= MAX_STARTS_PER_EVENT) this.flushStarts();
+    if (this.starts.push(start, firstStart(job, redelivered)) >= MAX_STARTS_PER_EVENT) this.starts.flush();
   }
 
   stopped(stop: Parameters<HostReports['stopped']>[0]): void {
@@ -186,7 +196,7 @@ export class StateReporter implements HostReports {
 
   /** The connection the starts happened on is lost: the next birth says what runs. */
   discardStarts(): void {
-    this.pendingStarts = undefined;
+    this.starts.discard();
   }
 
   private heartbeat(): void {
@@ -243,10 +253,7 @@ export class StateReporter implements HostReports {
     this.beatsSinceListing = 0;
   }
 
-  private flushStarts(): void {
-    const starts = this.pendingStarts;
-    this.pendingStarts = undefined;
-    if (!starts || starts.length === 0) return;
+  private sendStarts(starts: StartReport[]): void {
     const event: StateEvent =
       starts.length === 1
         ? { type: 'observer.started', ...this.base(), ...starts[0]! }
@@ -255,7 +262,7 @@ export class StateReporter implements HostReports {
   }
 
   private publish(event: StateEvent): Promise<void> {
-    this.flushStarts();
+    this.starts.flush();
     return this.options.send(event);
   }
 
