@@ -7,7 +7,10 @@
  */
 export class PacedBatch<T> {
   private items: T[] = [];
-  private scheduled: { atTurnEnd: boolean; cancel(): void } | undefined;
+  /** Set while the items go at the end of this turn. */
+  private immediate: NodeJS.Immediate | undefined;
+  /** Set while paced items wait for the spacing to pass. */
+  private timer: NodeJS.Timeout | undefined;
   private handedOnAt = -Infinity;
 
   constructor(
@@ -18,11 +21,13 @@ export class PacedBatch<T> {
   /** Adds an item; returns how many are waiting now. `mayWait`: it is paced. */
   push(item: T, mayWait: boolean): number {
     this.items.push(item);
-    const due = !mayWait || performance.now() - this.handedOnAt >= this.spacingMs;
-    if (!this.scheduled) this.schedule(due);
-    else if (due && !this.scheduled.atTurnEnd) {
-      this.scheduled.cancel();
-      this.schedule(true);
+    if (this.immediate) return this.items.length;
+    if (!mayWait || performance.now() - this.handedOnAt >= this.spacingMs) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.immediate = setImmediate(() => this.flush());
+    } else {
+      this.timer ??= setTimeout(() => this.flush(), this.handedOnAt + this.spacingMs - performance.now());
     }
     return this.items.length;
   }
@@ -37,20 +42,12 @@ export class PacedBatch<T> {
 
   /** Drops what is waiting, unhanded; returns it. */
   discard(): T[] {
-    this.scheduled?.cancel();
-    this.scheduled = undefined;
+    clearImmediate(this.immediate);
+    clearTimeout(this.timer);
+    this.immediate = undefined;
+    this.timer = undefined;
     const items = this.items;
     this.items = [];
     return items;
-  }
-
-  private schedule(atTurnEnd: boolean): void {
-    if (atTurnEnd) {
-      const immediate = setImmediate(() => this.flush());
-      this.scheduled = { atTurnEnd, cancel: () => clearImmediate(immediate) };
-      return;
-    }
-    const timer = setTimeout(() => this.flush(), this.handedOnAt + this.spacingMs - performance.now());
-    this.scheduled = { atTurnEnd, cancel: () => clearTimeout(timer) };
   }
 }
